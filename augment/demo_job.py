@@ -1,0 +1,109 @@
+"""``defect-synth demo``: the end-to-end job on the embedded default, with no downloads.
+
+Today: build the pill dataset, index it, make the few-shot split, write a contact sheet and a
+summary. Each later stage (fit, generate, benchmark, evaluate) appends a step to ``STEPS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from augment.contact_sheet import save_contact_sheet
+from augment.demo_data import make_demo_dataset
+from augment.index import DatasetIndex, index_folder, load_sample_arrays
+from augment.split import FewShotSplit, make_split
+
+
+@dataclass
+class DemoState:
+    """What the steps pass along; ``summary`` ends up in summary.json."""
+
+    out: Path
+    seed: int
+    quick: bool
+    data_root: Path | None = None
+    index: DatasetIndex | None = None
+    split: FewShotSplit | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def step_data(state: DemoState) -> None:
+    sizes = dict(n_good_train=60, n_good_test=20, n_per_defect=6) if state.quick else {}
+    state.data_root = make_demo_dataset(state.out / "data", seed=state.seed, **sizes)
+    state.summary["data"] = str(state.data_root)
+
+
+def step_index(state: DemoState) -> None:
+    assert state.data_root is not None
+    state.index = index_folder(state.data_root)
+    state.split = make_split(state.index, seed=state.seed)
+    state.split.save(state.out / "split.json")
+    state.summary["index"] = {k: v for k, v in state.index.summary().items() if k != "skipped"}
+    state.summary["split"] = state.split.summary()
+
+
+def step_contact_sheet(state: DemoState) -> None:
+    assert state.split is not None
+    tiles = []
+    for defect, rows in sorted(state.split.shots_by_defect().items()):
+        for row in rows:
+            image, mask = load_sample_arrays(row)
+            tiles.append((image, mask, f"shot: {defect}"))
+    for row in state.split.good_train[:3]:
+        image, _ = load_sample_arrays(row)
+        tiles.append((image, None, "good"))
+    state.summary["contact_sheet"] = str(save_contact_sheet(state.out / "contact_sheet.png", tiles))
+
+
+STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
+    ("build demo dataset", step_data),
+    ("index and split", step_index),
+    ("contact sheet", step_contact_sheet),
+]
+
+
+def write_summary(state: DemoState) -> None:
+    (state.out / "summary.json").write_text(json.dumps(state.summary, indent=2, default=str))
+    lines = ["# defect-synth demo", "", f"Output folder: `{state.out}`", ""]
+    split = state.summary.get("split", {})
+    if split:
+        lines += ["| defect | shots | test |", "|---|---|---|"]
+        lines += [f"| {d} | {v['shots']} | {v['test']} |" for d, v in sorted(split["per_defect"].items())]
+        lines += ["", f"Defect-free: {split['good_train']} train, {split['good_test']} test "
+                  f"(split protocol: {split['protocol']}, seed {split['seed']})."]
+    lines += ["", "| step | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in state.summary["timings_s"].items()]
+    (state.out / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def run_demo(out: str | Path, seed: int = 0, quick: bool = False) -> DemoState:
+    """Run every demo step in order, printing progress; returns the final state."""
+    state = DemoState(out=Path(out), seed=seed, quick=quick)
+    state.out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    state.summary["timings_s"] = timings
+    for k, (name, fn) in enumerate(STEPS, start=1):
+        print(f"[{k}/{len(STEPS)}] {name}", flush=True)
+        t0 = time.perf_counter()
+        fn(state)
+        timings[name] = time.perf_counter() - t0
+    write_summary(state)
+    print(f"done: see {state.out / 'summary.md'} and {state.out / 'contact_sheet.png'}", flush=True)
+    return state
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="smaller dataset and budgets, for smoke tests")
+
+
+def run(args: argparse.Namespace) -> int:
+    run_demo(args.out, seed=args.seed, quick=args.quick)
+    return 0

@@ -1,0 +1,169 @@
+"""Few-shot splits: which defect images are the shots, which are held out for testing.
+
+Two protocols:
+
+* ``first-third`` (default; the protocol of AnomalyDiffusion and SeaS): for each product and
+  defect type, the first third of its images by sorted file name (at least one) are the shots,
+  the rest are test defects;
+* ``shots=K``: K images per defect type drawn with a seed.
+
+Defect-free images keep the dataset's own train/test folders when it has both (MVTec), and are
+otherwise split with the seed. A split is saved as JSON with the index fingerprint, so every
+later step (fit, benchmark, evaluate) reloads exactly the same split and refuses a changed dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from augment.imageio import DataError
+from augment.index import DatasetIndex, Sample, index_folder
+
+logger = logging.getLogger(__name__)
+
+PARTS = ("shots", "test_defects", "good_train", "good_test")
+
+
+@dataclass
+class FewShotSplit:
+    """The four parts of a split, plus what is needed to reproduce and check it."""
+
+    index: DatasetIndex
+    shots: list[Sample]
+    test_defects: list[Sample]
+    good_train: list[Sample]
+    good_test: list[Sample]
+    protocol: str
+    seed: int
+
+    @property
+    def train(self) -> list[Sample]:
+        """What a model may learn from: the shots and the defect-free training images."""
+        return self.shots + self.good_train
+
+    @property
+    def test(self) -> list[Sample]:
+        """What a model is judged on: the held-out defects and defect-free test images."""
+        return self.test_defects + self.good_test
+
+    def shots_by_defect(self) -> dict[str, list[Sample]]:
+        out: dict[str, list[Sample]] = defaultdict(list)
+        for s in self.shots:
+            out[s.defect].append(s)
+        return dict(out)
+
+    def part(self, name: str) -> list[Sample]:
+        if name not in PARTS:
+            raise ValueError(f"split part must be one of {PARTS}, got {name!r}.")
+        return list(getattr(self, name))
+
+    def summary(self) -> dict[str, object]:
+        per_defect: dict[str, dict[str, int]] = defaultdict(lambda: {"shots": 0, "test": 0})
+        for s in self.shots:
+            per_defect[s.defect]["shots"] += 1
+        for s in self.test_defects:
+            per_defect[s.defect]["test"] += 1
+        return {"protocol": self.protocol, "seed": self.seed, "fingerprint": self.index.fingerprint(),
+                **{p: len(getattr(self, p)) for p in PARTS}, "per_defect": dict(per_defect)}
+
+    def to_dict(self) -> dict[str, object]:
+        root = self.index.root
+        return {"root": str(root), "layout": self.index.layout, "defects": self.index.defects,
+                "products": self.index.products, "protocol": self.protocol,
+                "seed": self.seed, "fingerprint": self.index.fingerprint(),
+                **{p: [s.image.relative_to(root).as_posix() for s in getattr(self, p)] for p in PARTS}}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the split as JSON (atomically) and return the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2))
+        tmp.replace(path)
+        return path
+
+
+def _first_third(group: list[Sample]) -> int:
+    return max(1, len(group) // 3)
+
+
+def make_split(index: DatasetIndex, shots: int | None = None, seed: int = 0,
+               good_test_fraction: float = 0.3) -> FewShotSplit:
+    """Split an index into shots, test defects and defect-free train/test images.
+
+    ``shots=None`` uses the first-third protocol; ``shots=K`` draws K per defect type with ``seed``.
+    """
+    if shots is not None and (not isinstance(shots, int) or shots < 1):
+        raise ValueError(f"shots must be a positive integer or None (first-third protocol), got {shots!r}.")
+    if not 0.0 < good_test_fraction < 1.0:
+        raise ValueError(f"good_test_fraction must lie in (0, 1), got {good_test_fraction}.")
+    rng = np.random.default_rng(seed)
+    groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
+    goods: dict[str, list[Sample]] = defaultdict(list)
+    for s in index.samples:
+        (goods[s.product] if s.is_good else groups[(s.product, s.defect)]).append(s)
+    shot_rows: list[Sample] = []
+    test_rows: list[Sample] = []
+    for (product, defect), group in sorted(groups.items()):
+        group = sorted(group, key=lambda s: s.image.name)
+        if shots is None:
+            k = _first_third(group)
+            chosen = set(range(k))
+        else:
+            if shots > len(group):
+                raise ValueError(
+                    f"shots={shots} but {product}/{defect} has only {len(group)} images; "
+                    f"use shots <= {len(group)} or the first-third protocol (shots=None)."
+                )
+            chosen = set(rng.choice(len(group), size=shots, replace=False).tolist())
+            if shots == len(group):
+                logger.warning("%s/%s: all %d images are shots, none left for testing", product, defect, shots)
+        shot_rows += [s for i, s in enumerate(group) if i in chosen]
+        test_rows += [s for i, s in enumerate(group) if i not in chosen]
+    good_train: list[Sample] = []
+    good_test: list[Sample] = []
+    for _product, rows in sorted(goods.items()):
+        rows = sorted(rows, key=lambda s: (s.split, s.image.name))
+        folder_train = [s for s in rows if s.split == "train"]
+        folder_test = [s for s in rows if s.split == "test"]
+        if folder_train and folder_test:
+            good_train += folder_train
+            good_test += folder_test
+            continue
+        order = rng.permutation(len(rows))
+        n_test = int(round(len(rows) * good_test_fraction)) if len(rows) > 1 else 0
+        test_ids = set(order[:n_test].tolist())
+        good_train += [s for i, s in enumerate(rows) if i not in test_ids]
+        good_test += [s for i, s in enumerate(rows) if i in test_ids]
+    protocol = "first-third" if shots is None else f"shots={shots}"
+    return FewShotSplit(index, shot_rows, test_rows, good_train, good_test, protocol, seed)
+
+
+def load_split(path: str | Path, index: DatasetIndex | None = None) -> FewShotSplit:
+    """Reload a saved split; the dataset is re-indexed (or ``index`` used) and must be unchanged."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        root = Path(data["root"])
+        parts = {p: data[p] for p in PARTS}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DataError(f"{path} is not a saved split ({exc}). Create one with make_split(...).save().") from exc
+    if index is None:
+        products = data.get("products") or [None]
+        index = index_folder(root, layout=data.get("layout", "auto"), defects=data.get("defects"),
+                             product=products[0] if len(products) == 1 else None)
+    if index.fingerprint() != data["fingerprint"]:
+        raise DataError(
+            f"the dataset at {index.root} changed since the split {path} was saved "
+            f"(fingerprint {index.fingerprint()} != {data['fingerprint']}). Make a new split."
+        )
+    by_path = {s.image.relative_to(index.root).as_posix(): s for s in index.samples}
+    rows = {p: [by_path[r] for r in parts[p]] for p in PARTS}
+    return FewShotSplit(index, rows["shots"], rows["test_defects"], rows["good_train"], rows["good_test"],
+                        data["protocol"], int(data["seed"]))
