@@ -220,10 +220,10 @@ def render_pill(seed: int, size: int = 256, defect: str | None = None) -> tuple[
     image = _speckles(rng, geom, size, image)
     mask = np.zeros((size, size), dtype=bool)
     if defect is not None:
-        inside = ndimage.binary_erosion(alpha > 0.99, iterations=max(2, size // 64))
-        for _ in range(50):
+        inside = ndimage.binary_erosion(alpha > 0.99, iterations=max(1, size // 64))
+        for _ in range(100):
             painted, drawn = DEFECT_PAINTERS[defect](rng, geom, size, image)
-            halo = ndimage.binary_dilation(drawn, iterations=3)
+            halo = ndimage.binary_dilation(drawn, iterations=max(1, size // 96))
             if drawn.sum() >= 12 and not (halo & ~inside).any():
                 image, mask = painted, drawn
                 break
