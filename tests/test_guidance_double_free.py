@@ -33,7 +33,9 @@ def test_defect_scale_moves_linearly_away_from_product() -> None:
 
 def test_split_branches_round_trips_a_batched_call() -> None:
     null, product, defect = _eps(0), _eps(1), _eps(2)
-    for got, want in zip(split_branches(torch.cat([null, product, defect])), (null, product, defect)):
+    for got, want in zip(
+        split_branches(torch.cat([null, product, defect])), (null, product, defect), strict=True
+    ):
         torch.testing.assert_close(got, want)
 
 
