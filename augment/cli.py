@@ -34,9 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         label = help_text if module else f"{help_text} [not built yet]"
         p = sub.add_parser(name, help=label, description=label)
-        if module is None:
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        else:
+        if module is not None:
             importlib.import_module(module).add_arguments(p)
     return parser
 
@@ -44,13 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         parser.print_help()
         return 2
     module, _ = COMMANDS[args.command]
+    if module is not None and extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if module is None:
         print(f"defect-synth {args.command}: not built yet in this version. "
               f"Run 'defect-synth --help' for the commands that are.", file=sys.stderr)

@@ -51,12 +51,12 @@ class Sample:
     def is_good(self) -> bool:
         return self.defect == GOOD
 
-    def to_record(self, root: Path | None = None) -> dict[str, str | None]:
-        """JSON-friendly dict; paths relative to ``root`` when given."""
+    def to_record(self, root: Path | None = None) -> dict[str, str]:
+        """JSON- and collate-friendly dict; paths relative to ``root`` when given, "" for no mask."""
 
-        def rel(p: Path | None) -> str | None:
+        def rel(p: Path | None) -> str:
             if p is None:
-                return None
+                return ""
             return p.relative_to(root).as_posix() if root is not None else str(p)
 
         return {"image": rel(self.image), "mask": rel(self.mask), "defect": self.defect,

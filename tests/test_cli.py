@@ -1,0 +1,46 @@
+"""The command line: every product subcommand listed, unbuilt ones refuse, demo runs end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from augment import cli
+
+PRODUCT_COMMANDS = ("demo", "fit", "generate", "export", "benchmark", "evaluate")
+
+
+def test_help_lists_every_product_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for name in PRODUCT_COMMANDS:
+        assert name in out
+
+
+def test_unbuilt_command_says_so_and_fails(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(cli.COMMANDS, "future", (None, "a later feature"))
+    assert cli.main(["future", "--anything"]) == 2
+    assert "not built yet" in capsys.readouterr().err
+
+
+def test_data_error_is_reported_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["index", str(tmp_path / "missing")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_index_command_saves_split(tiny_pills: Path, tmp_path: Path) -> None:
+    assert cli.main(["index", str(tiny_pills), "--save-split", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["protocol"] == "first-third"
+
+
+@pytest.mark.slow
+def test_quick_demo_writes_its_outputs(tmp_path: Path) -> None:
+    assert cli.main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["split"]["shots"] == 6
+    assert (tmp_path / "contact_sheet.png").stat().st_size > 10_000
+    assert (tmp_path / "summary.md").read_text().startswith("# defect-synth demo")
