@@ -43,8 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     if args.command is None:
         parser.print_help()
         return 2
@@ -52,8 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if module is not None and extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if module is None:
-        print(f"defect-synth {args.command}: not built yet in this version. "
-              f"Run 'defect-synth --help' for the commands that are.", file=sys.stderr)
+        print(
+            f"defect-synth {args.command}: not built yet in this version. "
+            f"Run 'defect-synth --help' for the commands that are.",
+            file=sys.stderr,
+        )
         return 2
     from augment.imageio import DataError
 

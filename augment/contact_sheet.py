@@ -16,8 +16,9 @@ OUTLINE_RGB = (255, 40, 40)
 LABEL_HEIGHT = 14
 
 
-def outline_mask(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = OUTLINE_RGB,
-                 width: int = 1) -> np.ndarray:
+def outline_mask(
+    image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = OUTLINE_RGB, width: int = 1
+) -> np.ndarray:
     """Copy of ``image`` with the border of ``mask`` drawn in ``colour``."""
     out = np.array(image, dtype=np.uint8, copy=True)
     fg = np.asarray(mask).astype(bool)
@@ -27,8 +28,9 @@ def outline_mask(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, in
     return out
 
 
-def contact_sheet(tiles: Sequence[tuple[np.ndarray, np.ndarray | None, str]], columns: int = 6,
-                  tile_size: int = 160) -> Image.Image:
+def contact_sheet(
+    tiles: Sequence[tuple[np.ndarray, np.ndarray | None, str]], columns: int = 6, tile_size: int = 160
+) -> Image.Image:
     """Grid of ``(image, mask or None, label)`` tiles, each resized to ``tile_size`` square."""
     if not tiles:
         raise ValueError("contact_sheet needs at least one tile.")
@@ -38,11 +40,14 @@ def contact_sheet(tiles: Sequence[tuple[np.ndarray, np.ndarray | None, str]], co
     sheet = Image.new("RGB", (columns * tile_size, rows * cell_h), (20, 20, 20))
     draw = ImageDraw.Draw(sheet)
     for k, (image, mask, label) in enumerate(tiles):
-        tile = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize((tile_size, tile_size), Image.BILINEAR)
+        tile = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize(
+            (tile_size, tile_size), Image.BILINEAR
+        )
         tile_arr = np.asarray(tile)
         if mask is not None:
             small = Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255).resize(
-                (tile_size, tile_size), Image.NEAREST)
+                (tile_size, tile_size), Image.NEAREST
+            )
             tile_arr = outline_mask(tile_arr, np.asarray(small) > 127)
         x, y = (k % columns) * tile_size, (k // columns) * cell_h
         sheet.paste(Image.fromarray(tile_arr), (x, y))
@@ -50,8 +55,12 @@ def contact_sheet(tiles: Sequence[tuple[np.ndarray, np.ndarray | None, str]], co
     return sheet
 
 
-def save_contact_sheet(path: str | Path, tiles: Sequence[tuple[np.ndarray, np.ndarray | None, str]],
-                       columns: int = 6, tile_size: int = 160) -> Path:
+def save_contact_sheet(
+    path: str | Path,
+    tiles: Sequence[tuple[np.ndarray, np.ndarray | None, str]],
+    columns: int = 6,
+    tile_size: int = 160,
+) -> Path:
     """Write a contact sheet PNG and return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

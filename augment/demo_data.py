@@ -77,13 +77,18 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def _sample_geometry(rng: np.random.Generator, size: int) -> PillGeometry:
     a = size * rng.uniform(0.33, 0.38)
-    return PillGeometry(cx=size / 2 + rng.uniform(-0.05, 0.05) * size,
-                        cy=size / 2 + rng.uniform(-0.05, 0.05) * size,
-                        a=a, b=a * rng.uniform(0.45, 0.52), angle=rng.uniform(-0.5, 0.5))
+    return PillGeometry(
+        cx=size / 2 + rng.uniform(-0.05, 0.05) * size,
+        cy=size / 2 + rng.uniform(-0.05, 0.05) * size,
+        a=a,
+        b=a * rng.uniform(0.45, 0.52),
+        angle=rng.uniform(-0.5, 0.5),
+    )
 
 
-def _shade_pill(rng: np.random.Generator, geom: PillGeometry, size: int,
-                canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _shade_pill(
+    rng: np.random.Generator, geom: PillGeometry, size: int, canvas: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Render the pill onto ``canvas``; return the image and the pill's alpha (soft foreground)."""
     r = geom.radius(size)
     alpha = np.clip((1.0 - r) * geom.b / 1.2, 0.0, 1.0)
@@ -139,8 +144,9 @@ def _draw_mask(size: int, draw_fn: Callable[[ImageDraw.ImageDraw], None]) -> np.
     return np.asarray(layer, dtype=np.uint8) > 127
 
 
-def _scratch(rng: np.random.Generator, geom: PillGeometry, size: int,
-             image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _scratch(
+    rng: np.random.Generator, geom: PillGeometry, size: int, image: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     x0, y0 = _point_on_pill(rng, geom)
     length = size * rng.uniform(0.12, 0.3)
     ang = rng.uniform(0, np.pi)
@@ -148,7 +154,7 @@ def _scratch(rng: np.random.Generator, geom: PillGeometry, size: int,
     t = np.linspace(0, 1, 40)
     px = x0 + (t - 0.5) * length * np.cos(ang) - np.sin(ang) * bend * 4 * t * (1 - t)
     py = y0 + (t - 0.5) * length * np.sin(ang) + np.cos(ang) * bend * 4 * t * (1 - t)
-    width = max(2, int(round(size * rng.uniform(0.007, 0.014))))
+    width = max(2, round(size * rng.uniform(0.007, 0.014)))
     pts = list(zip(px.tolist(), py.tolist(), strict=True))
     mask = _draw_mask(size, lambda d: d.line(pts, fill=255, width=width, joint="curve"))
     core = ndimage.gaussian_filter(mask.astype(np.float32), 0.7)
@@ -159,15 +165,18 @@ def _scratch(rng: np.random.Generator, geom: PillGeometry, size: int,
     return image, mask
 
 
-def _spot(rng: np.random.Generator, geom: PillGeometry, size: int,
-          image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _spot(
+    rng: np.random.Generator, geom: PillGeometry, size: int, image: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     x0, y0 = _point_on_pill(rng, geom)
     radius = size * rng.uniform(0.025, 0.06)
     n = 14
     angles = np.sort(rng.uniform(0, 2 * np.pi, n))
     radii = radius * rng.uniform(0.6, 1.2, n)
-    pts = [(x0 + r * np.cos(t), y0 + r * np.sin(t) * rng.uniform(0.7, 1.0)) for r, t in
-           zip(radii.tolist(), angles.tolist(), strict=True)]
+    pts = [
+        (x0 + r * np.cos(t), y0 + r * np.sin(t) * rng.uniform(0.7, 1.0))
+        for r, t in zip(radii.tolist(), angles.tolist(), strict=True)
+    ]
     mask = _draw_mask(size, lambda d: d.polygon(pts, fill=255))
     mask = ndimage.binary_closing(ndimage.binary_opening(mask, iterations=1), iterations=2)
     alpha = ndimage.gaussian_filter(mask.astype(np.float32), 1.0) * rng.uniform(0.75, 0.95)
@@ -177,8 +186,9 @@ def _spot(rng: np.random.Generator, geom: PillGeometry, size: int,
     return image * (1 - alpha[..., None]) + shaded * alpha[..., None], mask
 
 
-def _crack(rng: np.random.Generator, geom: PillGeometry, size: int,
-           image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _crack(
+    rng: np.random.Generator, geom: PillGeometry, size: int, image: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     x, y = _point_on_pill(rng, geom, spread=0.4)
     heading = rng.uniform(0, 2 * np.pi)
     step = size * 0.012
@@ -195,7 +205,7 @@ def _crack(rng: np.random.Generator, geom: PillGeometry, size: int,
                 bx, by = bx + step * np.cos(bh), by + step * np.sin(bh)
                 branch.append((bx, by))
             branches.append(branch)
-    width = max(2, int(round(size * 0.008)))
+    width = max(2, round(size * 0.008))
 
     def draw(d: ImageDraw.ImageDraw) -> None:
         for b in branches:
@@ -236,16 +246,26 @@ def render_pill(seed: int, size: int = 256, defect: str | None = None) -> tuple[
     return np.clip(image, 0, 255).astype(np.uint8), mask.astype(np.uint8)
 
 
-def make_demo_dataset(out: str | Path, n_good_train: int = 200, n_good_test: int = 60,
-                      n_per_defect: int = 9, size: int = 256, seed: int = 0,
-                      defects: tuple[str, ...] = DEFECT_TYPES, progress: bool = True) -> Path:
+def make_demo_dataset(
+    out: str | Path,
+    n_good_train: int = 200,
+    n_good_test: int = 60,
+    n_per_defect: int = 9,
+    size: int = 256,
+    seed: int = 0,
+    defects: tuple[str, ...] = DEFECT_TYPES,
+    progress: bool = True,
+) -> Path:
     """Write the pill dataset in the MVTec layout under ``out/pill`` and return that folder.
 
     Re-running with the same arguments rewrites identical files; every image has its own seed
     derived from ``seed``, so subsets are stable when counts change.
     """
-    for name, value in {"n_good_train": n_good_train, "n_good_test": n_good_test,
-                        "n_per_defect": n_per_defect}.items():
+    for name, value in {
+        "n_good_train": n_good_train,
+        "n_good_test": n_good_test,
+        "n_per_defect": n_per_defect,
+    }.items():
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}.")
     if size < 64:
@@ -258,9 +278,14 @@ def make_demo_dataset(out: str | Path, n_good_train: int = 200, n_good_test: int
         jobs.append((root / "test" / "good" / f"{i:03d}.png", None, seed * 100_003 + 50_000 + i, None))
     for k, defect in enumerate(defects):
         for i in range(n_per_defect):
-            jobs.append((root / "test" / defect / f"{i:03d}.png",
-                         root / "ground_truth" / defect / f"{i:03d}_mask.png",
-                         seed * 100_003 + 10_000 * (k + 1) + i, defect))
+            jobs.append(
+                (
+                    root / "test" / defect / f"{i:03d}.png",
+                    root / "ground_truth" / defect / f"{i:03d}_mask.png",
+                    seed * 100_003 + 10_000 * (k + 1) + i,
+                    defect,
+                )
+            )
     for image_path, mask_path, item_seed, defect in tqdm(jobs, desc="demo dataset", disable=not progress):
         image, mask = render_pill(item_seed, size=size, defect=defect)
         write_png(image_path, image)

@@ -75,8 +75,11 @@ def write_summary(state: DemoState) -> None:
     if split:
         lines += ["| defect | shots | test |", "|---|---|---|"]
         lines += [f"| {d} | {v['shots']} | {v['test']} |" for d, v in sorted(split["per_defect"].items())]
-        lines += ["", f"Defect-free: {split['good_train']} train, {split['good_test']} test "
-                  f"(split protocol: {split['protocol']}, seed {split['seed']})."]
+        lines += [
+            "",
+            f"Defect-free: {split['good_train']} train, {split['good_test']} test "
+            f"(split protocol: {split['protocol']}, seed {split['seed']}).",
+        ]
     lines += ["", "| step | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in state.summary["timings_s"].items()]
     (state.out / "summary.md").write_text("\n".join(lines) + "\n")

@@ -59,8 +59,13 @@ class Sample:
                 return ""
             return p.relative_to(root).as_posix() if root is not None else str(p)
 
-        return {"image": rel(self.image), "mask": rel(self.mask), "defect": self.defect,
-                "product": self.product, "split": self.split}
+        return {
+            "image": rel(self.image),
+            "mask": rel(self.mask),
+            "defect": self.defect,
+            "product": self.product,
+            "split": self.split,
+        }
 
 
 @dataclass
@@ -100,13 +105,19 @@ class DatasetIndex:
 
     def summary(self) -> dict[str, object]:
         """A JSON-friendly summary for reports and the command line."""
-        return {"root": str(self.root), "layout": self.layout, "fingerprint": self.fingerprint(),
-                "counts": self.counts(), "n_images": len(self.samples),
-                "skipped": [{"path": str(p), "reason": r} for p, r in self.skipped]}
+        return {
+            "root": str(self.root),
+            "layout": self.layout,
+            "fingerprint": self.fingerprint(),
+            "counts": self.counts(),
+            "n_images": len(self.samples),
+            "skipped": [{"path": str(p), "reason": r} for p, r in self.skipped],
+        }
 
     def to_json(self) -> str:
-        return json.dumps(self.summary() | {"samples": [s.to_record(self.root) for s in self.samples]},
-                          indent=2)
+        return json.dumps(
+            self.summary() | {"samples": [s.to_record(self.root) for s in self.samples]}, indent=2
+        )
 
 
 def _check_defects(available: Iterable[str], wanted: Sequence[str] | None, root: Path) -> None:
@@ -157,16 +168,16 @@ def _find_mask(candidates: Sequence[Path]) -> Path | None:
 
 
 def _mask_candidates(folder: Path, stem: str) -> list[Path]:
-    return [folder / f"{stem}{suffix}{ext}" for suffix in (MASK_SUFFIX, "")
-            for ext in sorted(IMAGE_SUFFIXES)]
+    return [folder / f"{stem}{suffix}{ext}" for suffix in (MASK_SUFFIX, "") for ext in sorted(IMAGE_SUFFIXES)]
 
 
 def _is_mvtec_product(folder: Path) -> bool:
     return any((folder / s).is_dir() for s in MVTEC_SPLITS)
 
 
-def _index_mvtec_product(folder: Path, wanted: Sequence[str] | None,
-                         skipped: list[tuple[Path, str]]) -> list[Sample]:
+def _index_mvtec_product(
+    folder: Path, wanted: Sequence[str] | None, skipped: list[tuple[Path, str]]
+) -> list[Sample]:
     product = folder.name
     gt = folder / "ground_truth"
     samples: list[Sample] = []
@@ -196,15 +207,14 @@ def _index_mvtec_product(folder: Path, wanted: Sequence[str] | None,
                 samples.append(Sample(image, mask, defect, product, split))
     if gt.is_dir():
         for mask_file in sorted(gt.rglob("*")):
-            if mask_file.is_file() and mask_file not in used_masks:
-                if wanted is None or mask_file.parent.name in wanted:
-                    skipped.append((mask_file, "mask with no matching image"))
+            unused = mask_file.is_file() and mask_file not in used_masks
+            if unused and (wanted is None or mask_file.parent.name in wanted):
+                skipped.append((mask_file, "mask with no matching image"))
     _check_defects(available - {GOOD}, wanted, folder)
     return samples
 
 
-def _index_generic(root: Path, wanted: Sequence[str] | None,
-                   skipped: list[tuple[Path, str]]) -> list[Sample]:
+def _index_generic(root: Path, wanted: Sequence[str] | None, skipped: list[tuple[Path, str]]) -> list[Sample]:
     product = root.name
     samples: list[Sample] = []
     type_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -218,8 +228,10 @@ def _index_generic(root: Path, wanted: Sequence[str] | None,
         mask_files = {f for f in files if f.stem.endswith(MASK_SUFFIX)}
         used: set[Path] = set()
         for image in (f for f in files if f not in mask_files):
-            mask = _find_mask(_mask_candidates(type_dir, image.stem)[: len(IMAGE_SUFFIXES)]
-                              + _mask_candidates(masks_dir, image.stem))
+            mask = _find_mask(
+                _mask_candidates(type_dir, image.stem)[: len(IMAGE_SUFFIXES)]
+                + _mask_candidates(masks_dir, image.stem)
+            )
             if defect == GOOD:
                 if mask is not None:
                     skipped.append((mask, "mask of a defect-free image (good/ images need no mask)"))
@@ -256,8 +268,12 @@ def _detect_layout(root: Path) -> tuple[str, list[Path]]:
     )
 
 
-def index_folder(root: str | Path, layout: Layout = "auto", defects: Sequence[str] | None = None,
-                 product: str | None = None) -> DatasetIndex:
+def index_folder(
+    root: str | Path,
+    layout: Layout = "auto",
+    defects: Sequence[str] | None = None,
+    product: str | None = None,
+) -> DatasetIndex:
     """Index a dataset folder; see the module docstring for the layouts.
 
     ``defects`` keeps only those defect types (plus ``good``); ``product`` keeps one product of a

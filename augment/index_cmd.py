@@ -12,9 +12,13 @@ from augment.split import make_split
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="dataset folder (MVTec AD or generic layout)")
     parser.add_argument("--layout", choices=["auto", "mvtec", "generic"], default="auto")
-    parser.add_argument("--defect", action="append", dest="defects", help="keep only this defect type (repeat)")
+    parser.add_argument(
+        "--defect", action="append", dest="defects", help="keep only this defect type (repeat)"
+    )
     parser.add_argument("--product", help="keep one product of a multi-product folder")
-    parser.add_argument("--shots", type=int, default=None, help="K shots per defect type (default: first third)")
+    parser.add_argument(
+        "--shots", type=int, default=None, help="K shots per defect type (default: first third)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-split", help="write the few-shot split to this JSON file")
     parser.add_argument("--json", action="store_true", help="print the full summary as JSON")
@@ -30,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
         for product, counts in index.counts().items():
             print(f"  {product}: " + ", ".join(f"{d}={n}" for d, n in counts.items()))
         s = split.summary()
-        print(f"  split {s['protocol']} seed {s['seed']}: shots={s['shots']} test_defects={s['test_defects']} "
-              f"good_train={s['good_train']} good_test={s['good_test']}")
+        print(
+            f"  split {s['protocol']} seed {s['seed']}: shots={s['shots']} test_defects={s['test_defects']} "
+            f"good_train={s['good_train']} good_test={s['good_test']}"
+        )
         for path, reason in index.skipped:
             print(f"  skipped {path}: {reason}")
     if args.save_split:

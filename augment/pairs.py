@@ -36,7 +36,9 @@ class SyntheticPair:
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:
-            raise ValueError(f"pair image must be HWC uint8 RGB, got shape {self.image.shape} {self.image.dtype}.")
+            raise ValueError(
+                f"pair image must be HWC uint8 RGB, got shape {self.image.shape} {self.image.dtype}."
+            )
         if self.mask.shape != self.image.shape[:2]:
             raise ValueError(f"pair mask shape {self.mask.shape} differs from image {self.image.shape[:2]}.")
 
@@ -53,9 +55,13 @@ def write_pair(root: str | Path, pair: SyntheticPair, name: str, product: str, d
     image_path, mask_path = pair_paths(root, product, defect, name)
     write_png(image_path, pair.image)
     write_png(mask_path, pair.mask.astype(np.uint8))
-    record = dict(pair.record) | {"name": name, "product": product, "defect": defect,
-                                  "image": image_path.relative_to(root).as_posix(),
-                                  "mask": mask_path.relative_to(root).as_posix()}
+    record = dict(pair.record) | {
+        "name": name,
+        "product": product,
+        "defect": defect,
+        "image": image_path.relative_to(root).as_posix(),
+        "mask": mask_path.relative_to(root).as_posix(),
+    }
     line = json.dumps(record, default=str) + "\n"
     with open(root / MANIFEST, "a", encoding="utf-8") as fh:
         fh.write(line)
@@ -69,8 +75,10 @@ def read_manifest(root: str | Path) -> list[dict[str, Any]]:
     root = Path(root)
     path = root / MANIFEST
     if not path.is_file():
-        raise DataError(f"{root} is not a bank of synthetic pairs: {MANIFEST} is missing. "
-                        "Create one with 'defect-synth generate' or 'defect-synth export'.")
+        raise DataError(
+            f"{root} is not a bank of synthetic pairs: {MANIFEST} is missing. "
+            "Create one with 'defect-synth generate' or 'defect-synth export'."
+        )
     records = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:

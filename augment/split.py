@@ -69,15 +69,26 @@ class FewShotSplit:
             per_defect[s.defect]["shots"] += 1
         for s in self.test_defects:
             per_defect[s.defect]["test"] += 1
-        return {"protocol": self.protocol, "seed": self.seed, "fingerprint": self.index.fingerprint(),
-                **{p: len(getattr(self, p)) for p in PARTS}, "per_defect": dict(per_defect)}
+        return {
+            "protocol": self.protocol,
+            "seed": self.seed,
+            "fingerprint": self.index.fingerprint(),
+            **{p: len(getattr(self, p)) for p in PARTS},
+            "per_defect": dict(per_defect),
+        }
 
     def to_dict(self) -> dict[str, object]:
         root = self.index.root
-        return {"root": str(root), "layout": self.index.layout, "defects": self.index.defects,
-                "products": self.index.products, "protocol": self.protocol,
-                "seed": self.seed, "fingerprint": self.index.fingerprint(),
-                **{p: [s.image.relative_to(root).as_posix() for s in getattr(self, p)] for p in PARTS}}
+        return {
+            "root": str(root),
+            "layout": self.index.layout,
+            "defects": self.index.defects,
+            "products": self.index.products,
+            "protocol": self.protocol,
+            "seed": self.seed,
+            "fingerprint": self.index.fingerprint(),
+            **{p: [s.image.relative_to(root).as_posix() for s in getattr(self, p)] for p in PARTS},
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write the split as JSON (atomically) and return the path."""
@@ -93,8 +104,9 @@ def _first_third(group: list[Sample]) -> int:
     return max(1, len(group) // 3)
 
 
-def make_split(index: DatasetIndex, shots: int | None = None, seed: int = 0,
-               good_test_fraction: float = 0.3) -> FewShotSplit:
+def make_split(
+    index: DatasetIndex, shots: int | None = None, seed: int = 0, good_test_fraction: float = 0.3
+) -> FewShotSplit:
     """Split an index into shots, test defects and defect-free train/test images.
 
     ``shots=None`` uses the first-third protocol; ``shots=K`` draws K per defect type with ``seed``.
@@ -123,7 +135,9 @@ def make_split(index: DatasetIndex, shots: int | None = None, seed: int = 0,
                 )
             chosen = set(rng.choice(len(group), size=shots, replace=False).tolist())
             if shots == len(group):
-                logger.warning("%s/%s: all %d images are shots, none left for testing", product, defect, shots)
+                logger.warning(
+                    "%s/%s: all %d images are shots, none left for testing", product, defect, shots
+                )
         shot_rows += [s for i, s in enumerate(group) if i in chosen]
         test_rows += [s for i, s in enumerate(group) if i not in chosen]
     good_train: list[Sample] = []
@@ -137,7 +151,7 @@ def make_split(index: DatasetIndex, shots: int | None = None, seed: int = 0,
             good_test += folder_test
             continue
         order = rng.permutation(len(rows))
-        n_test = int(round(len(rows) * good_test_fraction)) if len(rows) > 1 else 0
+        n_test = round(len(rows) * good_test_fraction) if len(rows) > 1 else 0
         test_ids = set(order[:n_test].tolist())
         good_train += [s for i, s in enumerate(rows) if i not in test_ids]
         good_test += [s for i, s in enumerate(rows) if i in test_ids]
@@ -153,11 +167,17 @@ def load_split(path: str | Path, index: DatasetIndex | None = None) -> FewShotSp
         root = Path(data["root"])
         parts = {p: data[p] for p in PARTS}
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DataError(f"{path} is not a saved split ({exc}). Create one with make_split(...).save().") from exc
+        raise DataError(
+            f"{path} is not a saved split ({exc}). Create one with make_split(...).save()."
+        ) from exc
     if index is None:
         products = data.get("products") or [None]
-        index = index_folder(root, layout=data.get("layout", "auto"), defects=data.get("defects"),
-                             product=products[0] if len(products) == 1 else None)
+        index = index_folder(
+            root,
+            layout=data.get("layout", "auto"),
+            defects=data.get("defects"),
+            product=products[0] if len(products) == 1 else None,
+        )
     if index.fingerprint() != data["fingerprint"]:
         raise DataError(
             f"the dataset at {index.root} changed since the split {path} was saved "
@@ -165,5 +185,12 @@ def load_split(path: str | Path, index: DatasetIndex | None = None) -> FewShotSp
         )
     by_path = {s.image.relative_to(index.root).as_posix(): s for s in index.samples}
     rows = {p: [by_path[r] for r in parts[p]] for p in PARTS}
-    return FewShotSplit(index, rows["shots"], rows["test_defects"], rows["good_train"], rows["good_test"],
-                        data["protocol"], int(data["seed"]))
+    return FewShotSplit(
+        index,
+        rows["shots"],
+        rows["test_defects"],
+        rows["good_train"],
+        rows["good_test"],
+        data["protocol"],
+        int(data["seed"]),
+    )

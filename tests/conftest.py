@@ -8,12 +8,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
-from augment.demo_data import make_demo_dataset  # noqa: E402
+from augment.demo_data import make_demo_dataset
 
 torch.set_flush_denormal(True)
 torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -32,5 +32,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def tiny_pills(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 64 px pill dataset in the MVTec layout: 12 good train, 6 good test, 6 per defect type."""
     out = tmp_path_factory.mktemp("pills")
-    return make_demo_dataset(out, n_good_train=12, n_good_test=6, n_per_defect=6, size=64, seed=3,
-                             progress=False)
+    return make_demo_dataset(
+        out, n_good_train=12, n_good_test=6, n_per_defect=6, size=64, seed=3, progress=False
+    )

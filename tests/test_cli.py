@@ -20,8 +20,9 @@ def test_help_lists_every_product_command(capsys: pytest.CaptureFixture[str]) ->
         assert name in out
 
 
-def test_unbuilt_command_says_so_and_fails(monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_unbuilt_command_says_so_and_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(cli.COMMANDS, "future", (None, "a later feature"))
     assert cli.main(["future", "--anything"]) == 2
     assert "not built yet" in capsys.readouterr().err

@@ -31,8 +31,10 @@ def test_works_with_worker_processes(tiny_pills: Path) -> None:
 
 
 def test_transform_is_applied(tiny_pills: Path) -> None:
-    ds = DefectDataset(index_folder(tiny_pills).samples,
-                       transform=lambda image, mask: {"image": image[:10], "mask": mask[:10]})
+    ds = DefectDataset(
+        index_folder(tiny_pills).samples,
+        transform=lambda image, mask: {"image": image[:10], "mask": mask[:10]},
+    )
     assert ds[0]["image"].shape[0] == 10
 
 

@@ -40,8 +40,12 @@ def test_rgba_alpha_is_composited_over_black(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "values",
-    [np.array([[0, 1], [1, 0]]), np.array([[0, 255], [255, 0]]), np.array([[3, 250], [252, 1]]),
-     np.array([[0, 65535], [65535, 0]])],
+    [
+        np.array([[0, 1], [1, 0]]),
+        np.array([[0, 255], [255, 0]]),
+        np.array([[3, 250], [252, 1]]),
+        np.array([[0, 65535], [65535, 0]]),
+    ],
     ids=["0-1", "0-255", "jpeg-noise", "16-bit"],
 )
 def test_binarize_rule(values: np.ndarray) -> None:

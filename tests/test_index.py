@@ -53,8 +53,11 @@ def test_generic_layout(tmp_path: Path, style: str) -> None:
     root = tmp_path / "widget"
     _png(root / "good" / "g1.png", IMAGE)
     _png(root / "dent" / "d1.png", IMAGE)
-    mask_path = {"beside": root / "dent" / "d1_mask.png", "masks_folder": root / "dent" / "masks" / "d1.png",
-                 "masks_folder_suffix": root / "dent" / "masks" / "d1_mask.png"}[style]
+    mask_path = {
+        "beside": root / "dent" / "d1_mask.png",
+        "masks_folder": root / "dent" / "masks" / "d1.png",
+        "masks_folder_suffix": root / "dent" / "masks" / "d1_mask.png",
+    }[style]
     _png(mask_path, _mask())
     index = index_folder(root)
     assert index.layout == "generic"
@@ -89,7 +92,10 @@ def _unreadable(tmp_path: Path) -> Path:
 BAD_INPUTS: dict[str, tuple[Callable[[Path], Path], str]] = {
     "size mismatch": (lambda p: _mvtec(p, _mask(9, 8)), r"is 8x9 but its image .* is 8x8"),
     "no mask": (lambda p: _mvtec(p, None), r"has no mask: expected .*000_mask\.png"),
-    "empty mask": (lambda p: _mvtec(p, np.zeros((8, 8), np.uint8)), r"is empty .* move the image to the 'good'"),
+    "empty mask": (
+        lambda p: _mvtec(p, np.zeros((8, 8), np.uint8)),
+        r"is empty .* move the image to the 'good'",
+    ),
     "grey mask": (lambda p: _mvtec(p, np.tile(np.arange(0, 256, 32, dtype=np.uint8), (8, 1))), "not binary"),
     "unreadable": (_unreadable, r"cannot read image .*000_mask\.png"),
     "neither layout": (lambda p: (p / "x").mkdir() or p / "x", "neither supported layout"),

@@ -16,7 +16,8 @@ def test_first_third_takes_first_files_by_name(tiny_pills: Path) -> None:
     split = make_split(index_folder(tiny_pills))
     shots = split.shots_by_defect()
     assert {d: [s.image.name for s in rows] for d, rows in shots.items()} == {
-        d: ["000.png", "001.png"] for d in ("crack", "scratch", "spot")}
+        d: ["000.png", "001.png"] for d in ("crack", "scratch", "spot")
+    }
     assert len(split.test_defects) == 12
 
 
@@ -44,8 +45,9 @@ def test_k_shots_are_seeded(tiny_pills: Path) -> None:
     assert len(names[0]) == 9
 
 
-@pytest.mark.parametrize(("shots", "message"), [(7, r"only 6 images"), (0, "positive integer"),
-                                                (-1, "positive integer")])
+@pytest.mark.parametrize(
+    ("shots", "message"), [(7, r"only 6 images"), (0, "positive integer"), (-1, "positive integer")]
+)
 def test_bad_shots(tiny_pills: Path, shots: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make_split(index_folder(tiny_pills), shots=shots)
