@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "generate": (None, "generate synthetic defect image + mask pairs"),
     "export": (None, "export an augmented dataset (MVTec layout + manifest)"),
     "benchmark": (None, "downstream benchmark: real-only vs real+synthetic vs copy-paste"),
-    "evaluate": (None, "generation metrics: FID, KID, IS, precision/recall, LPIPS"),
+    "evaluate": ("eval.cli", "generation metrics: FID, KID, IS, precision/recall, LPIPS"),
 }
 
 
@@ -59,11 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from augment.imageio import DataError
-
     try:
         return int(importlib.import_module(module).run(args))
-    except DataError as exc:
+    except ValueError as exc:  # DataError and every input check: a message, not a traceback
+        if args.verbose:
+            raise
         print(f"defect-synth {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -33,6 +33,13 @@ def test_data_error_is_reported_without_traceback(tmp_path: Path, capsys: pytest
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_bad_argument_value_is_reported_without_traceback(
+    tiny_pills: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["index", str(tiny_pills), "--shots", "7"]) == 1
+    assert "only 6 images" in capsys.readouterr().err
+
+
 def test_index_command_saves_split(tiny_pills: Path, tmp_path: Path) -> None:
     assert cli.main(["index", str(tiny_pills), "--save-split", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["protocol"] == "first-third"
