@@ -1,0 +1,50 @@
+"""defect-synth's augmentation side: data reading, few-shot splits, synthesis and training hooks.
+
+Light modules (data layer) are imported eagerly; the heavy ones (torch models, diffusers,
+albumentations) load on first attribute access, so ``import augment`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from augment.imageio import DataError, read_image, read_mask
+from augment.index import GOOD, DatasetIndex, Sample, index_folder, load_sample_arrays
+from augment.pairs import SyntheticPair, iter_bank, read_manifest, write_pair
+from augment.split import FewShotSplit, load_split, make_split
+
+# public name -> module that defines it (imported on first use)
+_LAZY = {
+    "DefectDataset": "augment.dataset",
+    "make_demo_dataset": "augment.demo_data",
+    "render_pill": "augment.demo_data",
+    "save_contact_sheet": "augment.contact_sheet",
+    "Backbone": "augment.backbone",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'augment' has no attribute {name!r}")
+
+
+__all__ = [
+    "GOOD",
+    "DataError",
+    "DatasetIndex",
+    "FewShotSplit",
+    "Sample",
+    "SyntheticPair",
+    "index_folder",
+    "iter_bank",
+    "load_sample_arrays",
+    "load_split",
+    "make_split",
+    "read_image",
+    "read_manifest",
+    "read_mask",
+    "write_pair",
+    *_LAZY,
+]
