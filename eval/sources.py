@@ -1,0 +1,103 @@
+"""Turn a folder given to ``defect-synth evaluate`` into image (and mask) files per defect type.
+
+Three kinds of folder are read, tried in this order:
+
+* a **bank** of synthetic pairs (``manifest.jsonl`` at the root, see augment/pairs.py);
+* a **dataset** in the MVTec or generic layout (augment/index.py): its defect images, ``good`` excluded;
+* a **plain folder** of images (searched recursively): one group called ``all``, no masks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from augment.imageio import DataError, is_image_file
+from augment.index import index_folder
+from augment.pairs import MANIFEST, read_manifest
+
+ALL = "all"
+
+
+@dataclass
+class ImageSet:
+    """Image files grouped by defect type, with mask files where the source has them."""
+
+    root: Path
+    kind: str
+    images: dict[str, list[Path]]
+    masks: dict[str, list[Path]] = field(default_factory=dict)
+
+    def files(self, defect: str | None = None) -> list[Path]:
+        """Images of one defect type, or of all types (sorted by type) when ``defect`` is None."""
+        if defect is None:
+            return [p for d in sorted(self.images) for p in self.images[d]]
+        return list(self.images.get(defect, []))
+
+    def mask_files(self, defect: str | None = None) -> list[Path]:
+        if defect is None:
+            return [p for d in sorted(self.masks) for p in self.masks[d]]
+        return list(self.masks.get(defect, []))
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "root": str(self.root),
+            "kind": self.kind,
+            "counts": {d: len(v) for d, v in sorted(self.images.items())},
+        }
+
+
+def _from_bank(root: Path) -> ImageSet:
+    images: dict[str, list[Path]] = defaultdict(list)
+    masks: dict[str, list[Path]] = defaultdict(list)
+    for rec in read_manifest(root):
+        images[rec["defect"]].append(root / rec["image"])
+        masks[rec["defect"]].append(root / rec["mask"])
+    return ImageSet(root, "bank", dict(images), dict(masks))
+
+
+def _from_dataset(root: Path) -> ImageSet:
+    index = index_folder(root)
+    images: dict[str, list[Path]] = defaultdict(list)
+    masks: dict[str, list[Path]] = defaultdict(list)
+    for s in sorted(index.samples, key=lambda s: s.image):
+        if s.is_good or s.mask is None:
+            continue
+        images[s.defect].append(s.image)
+        masks[s.defect].append(s.mask)
+    return ImageSet(root, f"dataset ({index.layout})", dict(images), dict(masks))
+
+
+def _from_plain(root: Path) -> ImageSet:
+    files = sorted(p for p in root.rglob("*") if is_image_file(p) and not p.stem.endswith("_mask"))
+    return ImageSet(root, "folder", {ALL: files} if files else {})
+
+
+def load_image_set(root: str | Path, defects: Sequence[str] | None = None) -> ImageSet:
+    """Read a bank, dataset or plain folder into an `ImageSet`, keeping only ``defects`` when given."""
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise DataError(
+            f"{root} does not exist or is not a folder; give a bank, a dataset or a folder of images."
+        )
+    if (root / MANIFEST).is_file():
+        image_set = _from_bank(root)
+    else:
+        try:
+            image_set = _from_dataset(root)
+        except DataError:
+            image_set = _from_plain(root)
+        if not image_set.images:
+            image_set = _from_plain(root)
+    if defects:
+        image_set.images = {d: v for d, v in image_set.images.items() if d in defects}
+        image_set.masks = {d: v for d, v in image_set.masks.items() if d in defects}
+    if not image_set.images:
+        wanted = f" of types {list(defects)}" if defects else ""
+        raise DataError(f"no images{wanted} found in {root} (read as {image_set.kind}).")
+    return image_set
+
+
+__all__ = ["ALL", "ImageSet", "load_image_set"]
