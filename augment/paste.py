@@ -1,0 +1,163 @@
+"""Copy-paste of a real (or stored synthetic) defect into another image, mask kept aligned.
+
+The classical baseline of the downstream benchmark and the cheap path of `DefectAugment` with a
+bank: cut the defect with a little context, scale / rotate / flip it, put it where the whole
+defect lies on the target's foreground, and blend it in (feathered alpha, or Poisson cloning).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from augment.masks import expanding_rotation, random_flip, valid_offsets
+
+logger = logging.getLogger(__name__)
+
+Blend = Literal["feather", "seamless"]
+CONTEXT_MARGIN = 0.25  # context kept around the defect, as a share of its bounding-box side
+
+
+def _check_inputs(
+    target: np.ndarray,
+    source_image: np.ndarray,
+    source_mask: np.ndarray,
+    foreground: np.ndarray | None,
+    scale_range: tuple[float, float],
+    blend: str,
+) -> None:
+    for name, arr in (("target", target), ("source_image", source_image)):
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"{name} must be an HWC uint8 RGB image, got shape {arr.shape} {arr.dtype}.")
+    if source_mask.shape != source_image.shape[:2]:
+        raise ValueError(
+            f"source_mask shape {source_mask.shape} differs from source_image "
+            f"{source_image.shape[:2]}; pass the mask of that image."
+        )
+    if not source_mask.any():
+        raise ValueError("source_mask is empty: there is no defect to paste.")
+    if foreground is not None and foreground.shape != target.shape[:2]:
+        raise ValueError(f"foreground shape {foreground.shape} differs from target {target.shape[:2]}.")
+    if not 0 < scale_range[0] <= scale_range[1]:
+        raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, got {scale_range}.")
+    if blend not in ("feather", "seamless"):
+        raise ValueError(f"blend must be 'feather' or 'seamless', got {blend!r}.")
+
+
+def cut_defect(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The defect's bounding box plus a context margin: (image patch, mask patch)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    my = max(1, int(CONTEXT_MARGIN * (rows[-1] - rows[0] + 1)))
+    mx = max(1, int(CONTEXT_MARGIN * (cols[-1] - cols[0] + 1)))
+    y0, y1 = max(0, rows[0] - my), min(mask.shape[0], rows[-1] + my + 1)
+    x0, x1 = max(0, cols[0] - mx), min(mask.shape[1], cols[-1] + mx + 1)
+    return image[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.uint8)
+
+
+def transform_patch(
+    patch: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    scale_range: tuple[float, float],
+    rotate: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Randomly scale, rotate and flip a patch; returns (patch, defect mask, valid-area mask)."""
+    scale = float(rng.uniform(*scale_range))
+    angle = float(rng.uniform(0, 360)) if rotate else 0.0
+    mat, size = expanding_rotation(patch.shape, angle, scale)
+    warped = cv2.warpAffine(patch, mat, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    warped_mask = cv2.warpAffine(mask, mat, size, flags=cv2.INTER_NEAREST)
+    area = cv2.warpAffine(np.ones(mask.shape, np.uint8), mat, size, flags=cv2.INTER_NEAREST)
+    area = cv2.erode(area, np.ones((3, 3), np.uint8))
+    warped, warped_mask, area = random_flip([warped, warped_mask, area], rng)
+    return warped, warped_mask & area, area
+
+
+def feather_alpha(mask: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Blend weights: 1 on the defect, fading to 0 over a few pixels of context, 0 outside `area`."""
+    radius = max(1, int(round(0.05 * max(mask.shape))))
+    grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
+    soft = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), radius / 2)
+    return np.maximum(soft * area, mask.astype(np.float32))
+
+
+def _blend_feather(region: np.ndarray, patch: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    out = alpha[..., None] * patch.astype(np.float32) + (1 - alpha[..., None]) * region.astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _blend_seamless(
+    target: np.ndarray, patch: np.ndarray, area: np.ndarray, y: int, x: int
+) -> np.ndarray | None:
+    """Poisson cloning of the whole context patch into the target at (y, x); None when OpenCV refuses.
+
+    The clone region is the patch's valid area, not a tight band around the defect: Poisson
+    cloning flattens a thin defect (a scratch) whose region has almost no interior.
+    """
+    clone_mask = area.astype(np.uint8) * 255
+    clone_mask[[0, -1], :] = 0
+    clone_mask[:, [0, -1]] = 0
+    # OpenCV centres the bounding box of the mask's non-zero pixels on the given point.
+    bx, by, bw, bh = cv2.boundingRect(clone_mask)
+    if bw == 0 or bh == 0:
+        return None
+    try:
+        return cv2.seamlessClone(
+            np.ascontiguousarray(patch),
+            target,
+            clone_mask,
+            (x + bx + bw // 2, y + by + bh // 2),
+            cv2.NORMAL_CLONE,
+        )
+    except cv2.error as exc:
+        logger.warning(
+            "seamless cloning failed (%s); falling back to feathered blending",
+            str(exc).strip().splitlines()[-1],
+        )
+        return None
+
+
+def paste_defect(
+    target: np.ndarray,
+    source_image: np.ndarray,
+    source_mask: np.ndarray,
+    rng: np.random.Generator,
+    foreground: np.ndarray | None = None,
+    scale_range: tuple[float, float] = (0.8, 1.2),
+    rotate: bool = True,
+    blend: Blend = "feather",
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Paste the defect of (source_image, source_mask) into `target`.
+
+    The whole defect lands on `foreground` (all of the target when None). Returns the new image
+    and its defect mask (HW uint8 {0,1}, exactly the pasted defect pixels), or None when no
+    position fits. Pixels outside the pasted patch box are unchanged. ``blend="seamless"`` uses
+    Poisson cloning (smoother edges, but it washes out dark thin defects on small images) and
+    falls back to feathered alpha (logged) where OpenCV refuses.
+    """
+    source_mask = np.asarray(source_mask)
+    _check_inputs(target, source_image, source_mask, foreground, scale_range, blend)
+    fg = np.ones(target.shape[:2], bool) if foreground is None else np.asarray(foreground).astype(bool)
+    patch, patch_mask = cut_defect(source_image, source_mask > 0)
+    patch, patch_mask, area = transform_patch(patch, patch_mask, rng, scale_range, rotate)
+    if not patch_mask.any():
+        return None
+    offsets = valid_offsets(patch_mask, fg)  # the whole patch box fits the image, its defect the foreground
+    if len(offsets) == 0:
+        return None
+    y, x = offsets[rng.integers(len(offsets))]
+    h, w = patch_mask.shape
+    alpha = feather_alpha(patch_mask, area)
+    out = _blend_seamless(target, patch, area, y, x) if blend == "seamless" else None
+    if out is None:
+        out = target.copy()
+        out[y : y + h, x : x + w] = _blend_feather(target[y : y + h, x : x + w], patch, alpha)
+    mask = np.zeros(target.shape[:2], np.uint8)
+    mask[y : y + h, x : x + w] = patch_mask
+    return out, mask
+
+
+__all__ = ["cut_defect", "feather_alpha", "paste_defect", "transform_patch"]

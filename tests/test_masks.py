@@ -1,0 +1,112 @@
+"""Mask sources: foreground estimate, real-mask bank, procedural shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from augment.demo_data import render_pill
+from augment.masks import PROCEDURAL_KINDS, RealMaskBank, estimate_foreground, procedural_mask
+
+
+@pytest.fixture(scope="module")
+def pill() -> tuple[np.ndarray, np.ndarray]:
+    image, _ = render_pill(1, 64, None)
+    return image, estimate_foreground(image)
+
+
+@pytest.fixture(scope="module")
+def bank() -> RealMaskBank:
+    return RealMaskBank([render_pill(s, 64, "crack")[1] for s in range(3)])
+
+
+@pytest.mark.parametrize("defect", ["scratch", "spot", "crack"])
+def test_foreground_covers_the_pill_defects_and_not_the_tray(defect: str) -> None:
+    image, mask = render_pill(5, 64, defect)
+    fg = estimate_foreground(image)
+    assert fg[mask > 0].all()
+    assert 0.08 < fg.mean() < 0.4
+    assert not fg[0].any() and not fg[:, 0].any()
+
+
+def test_foreground_of_a_texture_is_the_whole_image() -> None:
+    rng = np.random.default_rng(0)
+    texture = rng.integers(80, 180, size=(64, 64, 3), dtype=np.uint8)
+    assert estimate_foreground(texture).all()
+
+
+def test_foreground_rejects_a_tiny_image() -> None:
+    with pytest.raises(ValueError, match="at least 4x4"):
+        estimate_foreground(np.zeros((2, 2, 3), np.uint8))
+
+
+def test_bank_samples_stay_on_the_foreground(pill, bank) -> None:
+    _, fg = pill
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        mask = bank.sample((64, 64), fg, rng)
+        assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 1}
+        assert fg[mask > 0].all()
+
+
+def test_bank_is_seeded(pill, bank) -> None:
+    _, fg = pill
+    a = bank.sample((64, 64), fg, np.random.default_rng(7))
+    b = bank.sample((64, 64), fg, np.random.default_rng(7))
+    c = bank.sample((64, 64), fg, np.random.default_rng(8))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_bank_varies_its_masks(pill, bank) -> None:
+    _, fg = pill
+    rng = np.random.default_rng(1)
+    masks = {bank.sample((64, 64), fg, rng).tobytes() for _ in range(8)}
+    assert len(masks) == 8
+
+
+def test_bank_raises_when_nothing_fits(bank) -> None:
+    fg = np.zeros((64, 64), bool)
+    fg[30:32, 30:32] = True
+    with pytest.raises(ValueError, match="no placement of a real mask fits"):
+        RealMaskBank(bank.crops, scale_range=(3.0, 3.0), max_tries=3).sample(
+            (64, 64), fg, np.random.default_rng(0)
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"masks": [np.zeros((8, 8))]}, "at least one non-empty mask"),
+        ({"masks": [np.ones((4, 4))], "scale_range": (0, 1)}, "scale_range"),
+        ({"masks": [np.ones((4, 4))], "max_tries": 0}, "max_tries"),
+    ],
+)
+def test_bank_rejects_bad_arguments(kwargs, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RealMaskBank(**kwargs)
+
+
+def test_bank_rejects_a_foreground_of_another_shape(bank) -> None:
+    with pytest.raises(ValueError, match="foreground shape"):
+        bank.sample((64, 64), np.ones((32, 32), bool), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("kind", PROCEDURAL_KINDS)
+def test_procedural_masks_are_seeded_and_on_the_foreground(pill, kind: str) -> None:
+    _, fg = pill
+    a = procedural_mask(kind, (64, 64), fg, np.random.default_rng(3))
+    b = procedural_mask(kind, (64, 64), fg, np.random.default_rng(3))
+    assert np.array_equal(a, b)
+    assert a.sum() >= 2
+    assert fg[a > 0].all()
+
+
+def test_procedural_rejects_an_unknown_kind(pill) -> None:
+    with pytest.raises(ValueError, match="unknown procedural mask kind 'dent'"):
+        procedural_mask("dent", (64, 64), pill[1], np.random.default_rng(0))
+
+
+def test_procedural_rejects_an_empty_foreground() -> None:
+    with pytest.raises(ValueError, match="foreground is empty"):
+        procedural_mask("blob", (64, 64), np.zeros((64, 64), bool), np.random.default_rng(0))

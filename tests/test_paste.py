@@ -1,0 +1,104 @@
+"""Copy-paste of a defect: placement on the object, aligned mask, seeding, errors."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import pytest
+
+from augment.demo_data import render_pill
+from augment.masks import estimate_foreground
+from augment.paste import paste_defect
+
+
+@pytest.fixture(scope="module")
+def scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    source, source_mask = render_pill(0, 64, "crack")
+    target, _ = render_pill(9, 64, None)
+    return target, source, source_mask, estimate_foreground(target)
+
+
+def _changed(image: np.ndarray, target: np.ndarray, level: int) -> np.ndarray:
+    return np.abs(image.astype(int) - target).max(axis=2) > level
+
+
+def test_paste_keeps_the_mask_on_the_changed_pixels(scene) -> None:
+    target, source, source_mask, fg = scene
+    out = paste_defect(target, source, source_mask, np.random.default_rng(0), fg)
+    assert out is not None
+    image, mask = out
+    assert image.shape == target.shape and mask.shape == fg.shape and mask.any()
+    assert fg[mask > 0].all()
+    near = cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0
+    assert _changed(image, target, 12)[mask > 0].mean() > 0.5
+    assert not _changed(image, target, 12)[~near].any()
+
+
+def test_seamless_paste_changes_only_the_patch_around_the_mask(scene) -> None:
+    target, source, source_mask, fg = scene
+    image, mask = paste_defect(target, source, source_mask, np.random.default_rng(0), fg, blend="seamless")
+    assert fg[mask > 0].all()
+    near = cv2.dilate(mask, np.ones((15, 15), np.uint8)) > 0
+    assert _changed(image, target, 0).any()
+    assert not _changed(image, target, 0)[~near].any()
+
+
+def test_paste_is_seeded(scene) -> None:
+    target, source, source_mask, fg = scene
+    a = paste_defect(target, source, source_mask, np.random.default_rng(4), fg)
+    b = paste_defect(target, source, source_mask, np.random.default_rng(4), fg)
+    c = paste_defect(target, source, source_mask, np.random.default_rng(5), fg)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_paste_returns_none_when_nothing_fits(scene) -> None:
+    target, source, source_mask, _ = scene
+    tiny = np.zeros(target.shape[:2], bool)
+    tiny[10:12, 10:12] = True
+    assert paste_defect(target, source, source_mask, np.random.default_rng(0), tiny) is None
+
+
+def test_seamless_failure_falls_back_to_feathering(scene, monkeypatch, caplog) -> None:
+    target, source, source_mask, fg = scene
+
+    def refuse(*args, **kwargs):
+        raise cv2.error("refused")
+
+    monkeypatch.setattr(cv2, "seamlessClone", refuse)
+    with caplog.at_level(logging.WARNING, logger="augment.paste"):
+        out = paste_defect(target, source, source_mask, np.random.default_rng(0), fg, blend="seamless")
+    assert out is not None and out[1].any()
+    assert "falling back to feathered blending" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("empty", "source_mask is empty"),
+        ("shape", "source_mask shape"),
+        ("dtype", "target must be"),
+        ("scale", "scale_range"),
+        ("blend", "blend must be"),
+        ("foreground", "foreground shape"),
+    ],
+)
+def test_paste_rejects_bad_input(scene, change: str, message: str) -> None:
+    target, source, source_mask, fg = scene
+    kwargs = {"foreground": fg}
+    if change == "empty":
+        source_mask = np.zeros_like(source_mask)
+    elif change == "shape":
+        source_mask = source_mask[:10]
+    elif change == "dtype":
+        target = target.astype(np.float32)
+    elif change == "scale":
+        kwargs["scale_range"] = (1.2, 0.8)
+    elif change == "blend":
+        kwargs["blend"] = "poisson"
+    else:
+        kwargs["foreground"] = fg[:10]
+    with pytest.raises(ValueError, match=message):
+        paste_defect(target, source, source_mask, np.random.default_rng(0), **kwargs)
