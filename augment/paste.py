@@ -78,7 +78,7 @@ def transform_patch(
 
 def feather_alpha(mask: np.ndarray, area: np.ndarray) -> np.ndarray:
     """Blend weights: 1 on the defect, fading to 0 over a few pixels of context, 0 outside `area`."""
-    radius = max(1, int(round(0.05 * max(mask.shape))))
+    radius = max(1, round(0.05 * max(mask.shape)))
     grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
     soft = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), radius / 2)
     return np.maximum(soft * area, mask.astype(np.float32))

@@ -29,7 +29,9 @@ def test_paste_keeps_the_mask_on_the_changed_pixels(scene) -> None:
     out = paste_defect(target, source, source_mask, np.random.default_rng(0), fg)
     assert out is not None
     image, mask = out
-    assert image.shape == target.shape and mask.shape == fg.shape and mask.any()
+    assert image.shape == target.shape
+    assert mask.shape == fg.shape
+    assert mask.any()
     assert fg[mask > 0].all()
     near = cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0
     assert _changed(image, target, 12)[mask > 0].mean() > 0.5
@@ -50,7 +52,8 @@ def test_paste_is_seeded(scene) -> None:
     a = paste_defect(target, source, source_mask, np.random.default_rng(4), fg)
     b = paste_defect(target, source, source_mask, np.random.default_rng(4), fg)
     c = paste_defect(target, source, source_mask, np.random.default_rng(5), fg)
-    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert np.array_equal(a[0], b[0])
+    assert np.array_equal(a[1], b[1])
     assert not np.array_equal(a[1], c[1])
 
 
@@ -70,7 +73,8 @@ def test_seamless_failure_falls_back_to_feathering(scene, monkeypatch, caplog) -
     monkeypatch.setattr(cv2, "seamlessClone", refuse)
     with caplog.at_level(logging.WARNING, logger="augment.paste"):
         out = paste_defect(target, source, source_mask, np.random.default_rng(0), fg, blend="seamless")
-    assert out is not None and out[1].any()
+    assert out is not None
+    assert out[1].any()
     assert "falling back to feathered blending" in caplog.text
 
 
