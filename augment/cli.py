@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "index": ("augment.index_cmd", "index a dataset folder and report counts, skipped files and errors"),
     "fit": (None, "fine-tune a synthesizer on the few shots of each defect type"),
     "generate": (None, "generate synthetic defect image + mask pairs"),
-    "export": (None, "export an augmented dataset (MVTec layout + manifest)"),
+    "export": ("augment.export_cmd", "export an augmented dataset (MVTec layout + manifest)"),
     "benchmark": (None, "downstream benchmark: real-only vs real+synthetic vs copy-paste"),
     "evaluate": ("eval.cli", "generation metrics: FID, KID, IS, precision/recall, LPIPS"),
 }
