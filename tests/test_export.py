@@ -14,7 +14,7 @@ from augment.pairs import read_manifest
 from tests.bank_helpers import make_bank
 
 
-class Killed(Exception):
+class KilledError(Exception):
     pass
 
 
@@ -30,7 +30,7 @@ def _files(root: Path) -> dict[str, bytes]:
 def _kill_after(k: int):
     def hook(written: int) -> None:
         if written >= k:
-            raise Killed
+            raise KilledError
 
     return hook
 
@@ -45,7 +45,7 @@ def test_export_is_read_back_by_the_index(bank: Path, tiny_pills: Path, tmp_path
 
 def test_killed_export_rerun_equals_uninterrupted(bank: Path, tiny_pills: Path, tmp_path: Path) -> None:
     export_dataset(bank, tiny_pills, tmp_path / "full", ratio=0.5, progress=False)
-    with pytest.raises(Killed):
+    with pytest.raises(KilledError):
         export_dataset(bank, tiny_pills, tmp_path / "cut", ratio=0.5, progress=False, on_pair=_kill_after(4))
     (tmp_path / "cut" / "pill" / "test" / "crack" / ".half-written.png.tmp").write_bytes(b"torn")
     with open(tmp_path / "cut" / "manifest.jsonl", "a") as fh:
@@ -93,5 +93,5 @@ def test_export_command(bank: Path, tiny_pills: Path, tmp_path: Path, capsys) ->
 
 
 def test_export_rejects_a_bad_ratio(bank: Path, tiny_pills: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="ratio .* must be > 0"):
+    with pytest.raises(ValueError, match=r"ratio .* must be > 0"):
         export_dataset(bank, tiny_pills, tmp_path, ratio=0)
