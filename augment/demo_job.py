@@ -61,10 +61,17 @@ def step_contact_sheet(state: DemoState) -> None:
     state.summary["contact_sheet"] = str(save_contact_sheet(state.out / "contact_sheet.png", tiles))
 
 
+def step_evaluate(state: DemoState) -> None:
+    from eval.demo_step import step_evaluate as evaluate_step  # torch + Inception only when the step runs
+
+    evaluate_step(state)
+
+
 STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("build demo dataset", step_data),
     ("index and split", step_index),
     ("contact sheet", step_contact_sheet),
+    ("evaluate", step_evaluate),
 ]
 
 
@@ -80,6 +87,9 @@ def write_summary(state: DemoState) -> None:
             f"Defect-free: {split['good_train']} train, {split['good_test']} test "
             f"(split protocol: {split['protocol']}, seed {split['seed']}).",
         ]
+    evaluation = state.summary.get("evaluate")
+    if evaluation:
+        lines += ["", f"Generation metrics (held-out real vs {evaluation['fake']}): see `{evaluation['report']}`."]
     lines += ["", "| step | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in state.summary["timings_s"].items()]
     (state.out / "summary.md").write_text("\n".join(lines) + "\n")

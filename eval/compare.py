@@ -23,12 +23,12 @@ from eval import masks as mask_metrics
 from eval import metrics
 from eval.cache import FeatureCache, cached_features
 from eval.features import feature_spec, load_inception, logits_unavailable_reason
+from eval.metrics import METRICS
 from eval.perceptual import Distance, load_lpips, lpips_matrices, lpips_unavailable_reason
 from eval.sources import ImageSet
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("fid", "kid", "is", "prc", "lpips", "masks")
 FID_BIAS_NOTE = (
     "FID is biased upwards at small N (it grows as N shrinks and is not 0 for two samples of one "
     "distribution; with N below the 2048 feature dimensions the covariances are singular). Compare "

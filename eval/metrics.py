@@ -15,9 +15,14 @@ by the caller. Formulas follow the reference implementations so numbers are comp
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 from scipy.special import log_softmax, logsumexp
+
+# Metric groups a report can ask for (``prc``: precision + recall; ``masks``: mask-area statistics).
+METRICS = ("fid", "kid", "is", "prc", "lpips", "masks")
 
 
 def _check_features(name: str, x: np.ndarray, min_rows: int = 2) -> np.ndarray:
@@ -52,10 +57,12 @@ def frechet_distance(
 ) -> float:
     """``|mu1 - mu2|² + tr(S1 + S2 - 2 sqrt(S1 S2))``; adds ``eps`` to the diagonals if sqrtm fails."""
     diff = mu1 - mu2
-    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(sigma1.shape[0]) * eps
-        covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    with warnings.catch_warnings():  # singular covariances are the rule at small N (see the FID bias note)
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(sigma1.shape[0]) * eps
+            covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     covmean = np.real(covmean)
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
 
@@ -171,6 +178,7 @@ def ic_lpips(fake_to_real: np.ndarray, fake_to_fake: np.ndarray) -> tuple[float,
 
 
 __all__ = [
+    "METRICS",
     "fid",
     "frechet_distance",
     "gaussian_stats",

@@ -10,12 +10,12 @@ Three kinds of folder are read, tried in this order:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from augment.imageio import DataError, is_image_file
-from augment.index import index_folder
+from augment.index import Sample, index_folder
 from augment.pairs import MANIFEST, read_manifest
 
 ALL = "all"
@@ -58,21 +58,30 @@ def _from_bank(root: Path) -> ImageSet:
     return ImageSet(root, "bank", dict(images), dict(masks))
 
 
-def _from_dataset(root: Path) -> ImageSet:
-    index = index_folder(root)
+def _from_plain(root: Path) -> ImageSet:
+    files = sorted(p for p in root.rglob("*") if is_image_file(p) and not p.stem.endswith("_mask"))
+    return ImageSet(root, "folder", {ALL: files} if files else {})
+
+
+def image_set_from_samples(samples: Iterable[Sample], root: str | Path, kind: str) -> ImageSet:
+    """An `ImageSet` of index rows with masks (e.g. a split's shots or test defects), grouped by type."""
     images: dict[str, list[Path]] = defaultdict(list)
     masks: dict[str, list[Path]] = defaultdict(list)
-    for s in sorted(index.samples, key=lambda s: s.image):
+    for s in samples:
         if s.is_good or s.mask is None:
             continue
         images[s.defect].append(s.image)
         masks[s.defect].append(s.mask)
-    return ImageSet(root, f"dataset ({index.layout})", dict(images), dict(masks))
+    if not images:
+        raise DataError(f"no defect images among the rows given for {kind}.")
+    return ImageSet(Path(root), kind, dict(images), dict(masks))
 
 
-def _from_plain(root: Path) -> ImageSet:
-    files = sorted(p for p in root.rglob("*") if is_image_file(p) and not p.stem.endswith("_mask"))
-    return ImageSet(root, "folder", {ALL: files} if files else {})
+def _from_dataset(root: Path) -> ImageSet:
+    index = index_folder(root)
+    return image_set_from_samples(
+        sorted(index.samples, key=lambda s: s.image), root, f"dataset ({index.layout})"
+    )
 
 
 def load_image_set(root: str | Path, defects: Sequence[str] | None = None) -> ImageSet:
@@ -100,4 +109,4 @@ def load_image_set(root: str | Path, defects: Sequence[str] | None = None) -> Im
     return image_set
 
 
-__all__ = ["ALL", "ImageSet", "load_image_set"]
+__all__ = ["ALL", "ImageSet", "image_set_from_samples", "load_image_set"]
