@@ -35,6 +35,7 @@ MIN_CONTRAST = 2.5
 MIN_FOREGROUND_FRACTION = 0.05
 MAX_FOREGROUND_FRACTION = 0.95
 RIM_LEVEL = 0.5
+ANALYSIS_SIDE = 160  # the estimate runs on a copy at most this many pixels on its longer side
 # An object that covers more than this share of the image border is a texture, not an object.
 MAX_BORDER_FRACTION = 0.2
 
@@ -95,6 +96,11 @@ def estimate_foreground(image: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"estimate_foreground expects an HW or HWC image of at least 4x4 px, got shape {image.shape}."
         )
+    full_shape = image.shape[:2]
+    factor = ANALYSIS_SIDE / max(full_shape)
+    if factor < 1:
+        size = (max(4, round(full_shape[1] * factor)), max(4, round(full_shape[0] * factor)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     dist = _border_distance(image)
     level, separability = _otsu(dist)
     # Hysteresis: the object grows from the Otsu core into shaded rims down to half the level.
@@ -122,13 +128,15 @@ def estimate_foreground(image: np.ndarray) -> np.ndarray:
             fraction,
             on_border,
         )
-        return np.ones(image.shape[:2], dtype=bool)
-    radius = max(1, min(image.shape[:2]) // 32)
-    disk = np.hypot(*np.mgrid[-radius : radius + 1, -radius : radius + 1]) <= radius
-    closed = ndimage.binary_closing(np.pad(mask, radius + 1), structure=disk)[
-        radius + 1 : -radius - 1, radius + 1 : -radius - 1
-    ]
-    return ndimage.binary_fill_holes(closed)
+        return np.ones(full_shape, dtype=bool)
+    radius = max(1, min(mask.shape) // 32)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    padded = cv2.copyMakeBorder(mask.astype(np.uint8), radius, radius, radius, radius, cv2.BORDER_CONSTANT, 0)
+    closed = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, disk)[radius:-radius, radius:-radius] > 0
+    filled = closed | ~_touches_border(~closed)
+    if filled.shape != full_shape:
+        filled = cv2.resize(filled.astype(np.uint8), full_shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+    return filled
 
 
 def crop_to_content(mask: np.ndarray) -> np.ndarray:
