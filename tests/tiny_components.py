@@ -174,3 +174,17 @@ def saved_tiny_pipeline(kind: Kind) -> Path:
     root = Path(tempfile.mkdtemp(prefix=f"tiny-{kind}-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     return save_tiny_pipeline(kind, root / kind)
+
+
+def add_test_tokens(backbone: Any, tokens: list[str]) -> None:
+    """Add placeholder tokens to every tokenizer / text encoder pair, rows initialised from 'a'."""
+    pairs = [(backbone.tokenizer, backbone.text_encoder), (backbone.tokenizer_2, backbone.text_encoder_2)]
+    for tokenizer, encoder in pairs:
+        if tokenizer is None:
+            continue
+        tokenizer.add_tokens(tokens)
+        init = tokenizer("a", add_special_tokens=False).input_ids[0]
+        encoder.resize_token_embeddings(len(tokenizer))
+        with torch.no_grad():
+            weight = encoder.get_input_embeddings().weight
+            weight[-len(tokens) :] = weight[init]

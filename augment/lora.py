@@ -1,0 +1,213 @@
+"""LoRA adapters (peft) and textual-inversion tokens, saved in the formats stock diffusers loads.
+
+Fine-tuning a pretrained backbone trains low-rank adapters on the UNet's attention projections
+(and optionally the text encoders) plus new token embeddings. What is saved must load into a plain
+pipeline with ``pipe.load_lora_weights(folder)`` and ``pipe.load_textual_inversion(...)`` and give
+the same images, so the files follow diffusers' own layout: ``pytorch_lora_weights.safetensors``
+with the peft adapter metadata (without it, ``alpha != rank`` reloads to different outputs), and
+one ``<token>.safetensors`` per token (``{token: vector}``; SDXL: ``{"clip_l": ..., "clip_g": ...}``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from augment.backbone import Backbone
+
+__all__ = [
+    "LORA_WEIGHT_NAME",
+    "LoraSettings",
+    "add_lora",
+    "load_textual_inversion_into",
+    "lora_parameters",
+    "save_lora",
+    "save_textual_inversion",
+    "textual_inversion_files",
+]
+
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+TEXT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA hyper-parameters; the defaults are the seed recipe (rank 8, alpha 16, dropout 0.1)."""
+
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.1
+    target_modules: tuple[str, ...] = UNET_TARGETS
+    text_encoder: bool = False
+    text_target_modules: tuple[str, ...] = field(default=TEXT_TARGETS)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+            raise ValueError(f"LoRA rank must be an integer >= 1, got {self.rank!r}")
+        if not math.isfinite(self.alpha) or self.alpha <= 0:
+            raise ValueError(f"LoRA alpha must be a positive number, got {self.alpha!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout!r}")
+        if not self.target_modules or isinstance(self.target_modules, str):
+            raise ValueError(
+                f"target_modules must be a non-empty list of module names such as {list(UNET_TARGETS)}, "
+                f"got {self.target_modules!r}"
+            )
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        object.__setattr__(self, "text_target_modules", tuple(self.text_target_modules))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def peft_config(self, targets: Sequence[str]) -> Any:
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.rank,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            init_lora_weights="gaussian",
+            target_modules=list(targets),
+        )
+
+
+def _text_encoders(backbone: Backbone) -> dict[str, Any]:
+    """The text encoders present, by the name diffusers' LoRA files use for them."""
+    encoders = {"text_encoder": backbone.text_encoder, "text_encoder_2": backbone.text_encoder_2}
+    return {name: module for name, module in encoders.items() if module is not None}
+
+
+def add_lora(backbone: Backbone, settings: LoraSettings | None = None) -> list[torch.nn.Parameter]:
+    """Add a LoRA adapter to the UNet (and the text encoders if asked); returns the trainable parameters.
+
+    The base weights are frozen; only the LoRA matrices require gradients.
+    """
+    settings = settings or LoraSettings()
+    modules = {"unet": backbone.unet}
+    if settings.text_encoder:
+        modules.update(_text_encoders(backbone))
+    for name, module in modules.items():
+        if getattr(module, "peft_config", None):
+            raise ValueError(f"the {name} already has a LoRA adapter; add_lora once per model")
+        targets = settings.target_modules if name == "unet" else settings.text_target_modules
+        module.requires_grad_(False)
+        try:
+            module.add_adapter(settings.peft_config(targets))
+        except ValueError as exc:
+            raise ValueError(
+                f"could not add LoRA to the {name} with target modules {list(targets)}: {exc}"
+            ) from exc
+    return [p for module in modules.values() for p in lora_parameters(module)]
+
+
+def lora_parameters(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The LoRA matrices of ``module`` (made trainable)."""
+    params = [p for name, p in module.named_parameters() if "lora_" in name]
+    for param in params:
+        param.requires_grad_(True)
+    return params
+
+
+def _lora_layers(module: Any) -> dict[str, torch.Tensor]:
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    return convert_state_dict_to_diffusers(get_peft_model_state_dict(module))
+
+
+def _inference_metadata(module: Any) -> dict[str, Any]:
+    """The adapter's peft config with dropout 0: ``load_lora_weights`` injects LoRA layers in training
+    mode (diffusers 0.42 + peft 0.21), so a saved dropout would stay active at inference in a stock
+    pipeline and make its images random. Dropout is a training setting; rank and alpha are kept."""
+    metadata = module.peft_config["default"].to_dict()
+    metadata["lora_dropout"] = 0.0
+    return metadata
+
+
+def save_lora(backbone: Backbone, folder: str | Path) -> Path:
+    """Write the adapters as ``pytorch_lora_weights.safetensors`` for ``pipe.load_lora_weights(folder)``."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    if not getattr(backbone.unet, "peft_config", None):
+        raise ValueError("the UNet has no LoRA adapter to save; call add_lora(backbone) and train first")
+    kwargs: dict[str, Any] = {
+        "unet_lora_layers": _lora_layers(backbone.unet),
+        "unet_lora_adapter_metadata": _inference_metadata(backbone.unet),
+    }
+    for name, module in _text_encoders(backbone).items():
+        if getattr(module, "peft_config", None):
+            kwargs[f"{name}_lora_layers"] = _lora_layers(module)
+            kwargs[f"{name}_lora_adapter_metadata"] = _inference_metadata(module)
+    pipeline = StableDiffusionXLPipeline if backbone.family == "sdxl" else StableDiffusionPipeline
+    folder = Path(folder)
+    pipeline.save_lora_weights(folder, weight_name=LORA_WEIGHT_NAME, **kwargs)
+    return folder / LORA_WEIGHT_NAME
+
+
+def _embedding_rows(text_encoder: Any, tokenizer: Any, tokens: Sequence[str]) -> torch.Tensor:
+    ids = tokenizer.convert_tokens_to_ids(list(tokens))
+    unknown = [t for t, i in zip(tokens, ids, strict=True) if i is None or i == tokenizer.unk_token_id]
+    if unknown:
+        raise ValueError(
+            f"tokens {unknown} are not in the tokenizer; add them before saving their embeddings"
+        )
+    return text_encoder.get_input_embeddings().weight[ids].detach().float().cpu().clone()
+
+
+def save_textual_inversion(backbone: Backbone, tokens: Sequence[str], folder: str | Path) -> list[Path]:
+    """Write one ``<token>.safetensors`` per token: ``{token: vector}``, or for SDXL ``clip_l``/``clip_g``."""
+    if not tokens:
+        raise ValueError("no tokens given; pass the placeholder tokens to save, e.g. ['<pill>', '<scratch>']")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, torch.Tensor] = {}
+    if backbone.text_encoder is not None:
+        rows["clip_l"] = _embedding_rows(backbone.text_encoder, backbone.tokenizer, tokens)
+    if backbone.text_encoder_2 is not None:
+        rows["clip_g"] = _embedding_rows(backbone.text_encoder_2, backbone.tokenizer_2, tokens)
+    paths = []
+    for i, token in enumerate(tokens):
+        if backbone.family == "sdxl":
+            content = {key: value[i : i + 1].contiguous() for key, value in rows.items()}
+        else:
+            content = {token: rows["clip_l"][i].contiguous()}
+        path = folder / f"{token}.safetensors"
+        save_file(content, str(path), metadata={"token": token})
+        paths.append(path)
+    return paths
+
+
+def textual_inversion_files(folder: str | Path) -> dict[str, Path]:
+    """Token -> file of the embeddings saved in ``folder`` by ``save_textual_inversion``."""
+    files = sorted(Path(folder).glob("<*>.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no '<token>.safetensors' textual-inversion files in {folder}")
+    return {path.stem: path for path in files}
+
+
+def load_textual_inversion_into(pipe: Any, folder: str | Path) -> list[str]:
+    """Load every saved token into a stock diffusers pipeline (both text encoders for SDXL)."""
+    loaded = []
+    for token, path in textual_inversion_files(folder).items():
+        content = load_file(str(path))
+        if "clip_l" in content or "clip_g" in content:
+            pairs = [("clip_l", "text_encoder", "tokenizer"), ("clip_g", "text_encoder_2", "tokenizer_2")]
+            for key, encoder, tokenizer in pairs:
+                if key in content and getattr(pipe, encoder, None) is not None:
+                    pipe.load_textual_inversion(
+                        content[key],
+                        token=token,
+                        text_encoder=getattr(pipe, encoder),
+                        tokenizer=getattr(pipe, tokenizer),
+                    )
+        else:
+            pipe.load_textual_inversion(str(path))
+        loaded.append(token)
+    return loaded
