@@ -1,0 +1,95 @@
+"""Samples per second of a plain loader vs the same loader with DefectAugment from a bank.
+
+    python benchmarks/loader_bench.py [--size 256] [--workers 2] [--epochs 7]
+
+Same images, same workers, same pipeline otherwise, measured side by side (epochs interleaved)
+in one run; prints medians and their ratio (target >= 0.9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import albumentations as A
+from torch.utils.data import DataLoader
+
+from augment.dataset import DefectDataset
+from augment.demo_data import make_demo_dataset
+from augment.index import index_folder
+from augment.paste_bank import build_paste_bank
+from augment.transform import DefectAugment
+from augment.wrappers import seed_worker
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=7)
+    parser.add_argument("--p", type=float, default=0.5)
+    return parser.parse_args(argv)
+
+
+def epoch_rate(loader: DataLoader) -> float:
+    start, n = time.perf_counter(), 0
+    for batch in loader:
+        n += len(batch["image"])
+    return n / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = make_demo_dataset(
+            Path(tmp) / "data",
+            n_good_train=args.images,
+            n_good_test=2,
+            n_per_defect=6,
+            size=args.size,
+            seed=0,
+            progress=False,
+        )
+        bank = build_paste_bank(data, Path(tmp) / "bank", per_shot=4)
+        goods = [s for s in index_folder(data).samples if s.is_good]
+        geometric = [A.HorizontalFlip(), A.RandomRotate90()]
+        pipelines = {
+            "plain": A.Compose(geometric, seed=0),
+            "defect": A.Compose([DefectAugment(str(bank), p=args.p), *geometric], seed=0),
+        }
+        loaders = {
+            k: DataLoader(
+                DefectDataset(goods, t),
+                batch_size=args.batch,
+                num_workers=args.workers,
+                worker_init_fn=seed_worker,
+                persistent_workers=args.workers > 0,
+            )
+            for k, t in pipelines.items()
+        }
+        for loader in loaders.values():
+            epoch_rate(loader)  # warm-up: workers started, bank loaded
+        rates: dict[str, list[float]] = {k: [] for k in loaders}
+        for _ in range(args.epochs):
+            for k, loader in loaders.items():
+                rates[k].append(epoch_rate(loader))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(
+        f"images {len(goods)} at {args.size}px, workers {args.workers}, batch {args.batch}, "
+        f"DefectAugment p={args.p}, epochs {args.epochs} (medians)"
+    )
+    for k, v in med.items():
+        print(f"{k:>7}: {v:8.1f} samples/s")
+    print(f"  ratio: {med['defect'] / med['plain']:.3f} (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()
