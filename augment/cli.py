@@ -19,8 +19,8 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 COMMANDS: dict[str, tuple[str | None, str]] = {
     "demo": ("augment.demo_job", "run the end-to-end demo on the embedded default (no downloads)"),
     "index": ("augment.index_cmd", "index a dataset folder and report counts, skipped files and errors"),
-    "fit": (None, "fine-tune a synthesizer on the few shots of each defect type"),
-    "generate": (None, "generate synthetic defect image + mask pairs"),
+    "fit": ("augment.fit_cmd", "fine-tune a synthesizer on the few shots of each defect type"),
+    "generate": ("augment.generate_cmd", "generate synthetic defect image + mask pairs"),
     "export": ("augment.export_cmd", "export an augmented dataset (MVTec layout + manifest)"),
     "benchmark": (None, "downstream benchmark: real-only vs real+synthetic vs copy-paste"),
     "evaluate": ("eval.cli", "generation metrics: FID, KID, IS, precision/recall, LPIPS"),

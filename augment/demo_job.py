@@ -18,6 +18,7 @@ from augment.contact_sheet import save_contact_sheet
 from augment.demo_data import make_demo_dataset
 from augment.index import DatasetIndex, index_folder, load_sample_arrays
 from augment.split import FewShotSplit, make_split
+from augment.synth_demo import step_fit, step_generate
 
 
 @dataclass
@@ -71,6 +72,8 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("build demo dataset", step_data),
     ("index and split", step_index),
     ("contact sheet", step_contact_sheet),
+    ("fit", step_fit),
+    ("generate", step_generate),
     ("evaluate", step_evaluate),
 ]
 

@@ -1,0 +1,101 @@
+"""Prompt encoding and the UNet call, behind two small functions every backbone goes through.
+
+``encode_prompt`` turns prompts into the UNet's conditioning and ``predict_noise`` runs the UNet
+on (noisy latents, mask, masked latents). The embedded default and SD 1.5 / 2 need only the text
+encoder's hidden states; SDXL adds pooled text embeddings and time ids (``added``), which a later
+backbone fills in here without touching training or sampling. ``to_model_space`` /
+``to_pixels`` move between pixels in [-1, 1] and the space the UNet denoises (identity without a VAE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from augment.backbone import Backbone
+
+
+@dataclass
+class Conditioning:
+    """What the UNet is conditioned on for a batch of prompts."""
+
+    hidden: torch.Tensor
+    added: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def repeat(self, times: int) -> Conditioning:
+        return Conditioning(
+            self.hidden.repeat_interleave(times, 0),
+            {k: v.repeat_interleave(times, 0) for k, v in self.added.items()},
+        )
+
+    @staticmethod
+    def cat(items: Sequence[Conditioning]) -> Conditioning:
+        added = {k: torch.cat([c.added[k] for c in items]) for k in items[0].added}
+        return Conditioning(torch.cat([c.hidden for c in items]), added)
+
+
+def tokenize(tokenizer: Any, prompts: Sequence[str]) -> torch.Tensor:
+    """Token ids padded to the tokenizer's maximum length (as Stable Diffusion does)."""
+    return tokenizer(
+        list(prompts),
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
+
+
+def encode_prompt(backbone: Backbone, prompts: Sequence[str]) -> Conditioning:
+    """Text-encoder hidden states for ``prompts`` (gradients flow when the encoder trains)."""
+    ids = tokenize(backbone.tokenizer, prompts).to(backbone.device)
+    return Conditioning(backbone.text_encoder(ids)[0])
+
+
+def to_model_space(backbone: Backbone, pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels in [-1, 1] -> what the UNet denoises (VAE latents times the scaling factor)."""
+    if backbone.vae is None:
+        return pixels
+    latents = backbone.vae.encode(pixels).latent_dist.mean
+    return latents * backbone.vae.config.scaling_factor
+
+
+def to_pixels(backbone: Backbone, latents: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``to_model_space``: model space -> pixels in [-1, 1]."""
+    if backbone.vae is None:
+        return latents
+    return backbone.vae.decode(latents / backbone.vae.config.scaling_factor).sample
+
+
+def model_mask(backbone: Backbone, mask: torch.Tensor) -> torch.Tensor:
+    """A pixel mask (B, 1, H, W) at the UNet's resolution (any covered pixel marks its latent cell)."""
+    scale = backbone.vae_scale
+    return mask if scale == 1 else F.max_pool2d(mask, scale)
+
+
+def predict_noise(
+    backbone: Backbone,
+    latents: torch.Tensor,
+    t: torch.Tensor,
+    cond: Conditioning,
+    mask: torch.Tensor | None = None,
+    masked: torch.Tensor | None = None,
+    cross_attention_kwargs: dict[str, Any] | None = None,
+) -> torch.Tensor:
+    """The UNet's prediction; inpainting UNets also get the mask and the masked latents."""
+    x = latents
+    if backbone.is_inpainting:
+        if mask is None or masked is None:
+            raise ValueError("an inpainting UNet needs mask and masked latents; got None.")
+        x = torch.cat([latents, mask, masked], dim=1)
+    added = cond.added or None
+    return backbone.unet(
+        x,
+        t,
+        encoder_hidden_states=cond.hidden,
+        added_cond_kwargs=added,
+        cross_attention_kwargs=cross_attention_kwargs,
+    ).sample

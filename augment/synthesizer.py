@@ -1,0 +1,411 @@
+"""``DefectSynthesizer``: learn each defect type from a few shots, paint new ones into good images.
+
+Configuration is the constructor signature; ``save_pretrained`` writes it as ``config.json`` next to
+each component's own folder (``unet/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/`` and, for
+latent backbones, ``vae/``; weights as safetensors) plus the fitted shots (``shots.safetensors``)
+that drive the real-mask source and the near-duplicate check. ``from_pretrained`` reloads an
+identical synthesizer: same seed, same pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from augment.backbone import Backbone
+from augment.generation import (
+    ForegroundCache,
+    MaskSampler,
+    SeedSource,
+    check_images,
+    check_masks,
+    parse_mask_source,
+    seed_stream,
+)
+from augment.imageio import DataError, read_image
+from augment.index import DatasetIndex, index_folder, load_sample_arrays
+from augment.masks import RealMaskBank
+from augment.pairs import SyntheticPair
+from augment.quality import QualityFilter, changed_region
+from augment.sampling import SampleConfig, inpaint
+from augment.split import FewShotSplit, make_split
+from augment.tokens import add_placeholder_tokens, prompt_for
+from augment.training import TrainConfig, TrainData, train
+
+logger = logging.getLogger(__name__)
+CONFIG = "config.json"
+SHOTS = "shots.safetensors"
+COMPONENTS = ("unet", "text_encoder", "tokenizer", "scheduler", "vae", "text_encoder_2", "tokenizer_2")
+MAX_GOOD_IMAGES = 64
+
+
+def _load_component(folder: Path, spec: Sequence[str]) -> Any:
+    library, cls_name = spec
+    return getattr(importlib.import_module(library), cls_name).from_pretrained(folder)
+
+
+class DefectSynthesizer:
+    """Few-shot defect synthesizer on a diffusers backbone (the embedded default when none is given).
+
+    ``resolution``: side of the window the model denoises; ``context``: window side over the
+    defect's longer side; ``channels``: UNet widths of the embedded default; ``seed``: its initial
+    weights. ``product``/``defects``/``good_images`` are filled by ``fit`` and saved.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone | None = None,
+        resolution: int = 32,
+        context: float = 1.5,
+        channels: Sequence[int] = (32, 64, 96),
+        seed: int = 0,
+        product: str | None = None,
+        defects: Sequence[str] = (),
+        good_images: Sequence[str] = (),
+    ) -> None:
+        if backbone is None:
+            from augment.embedded import build_embedded_backbone
+
+            backbone = build_embedded_backbone(resolution, channels, seed=seed)
+        self.backbone = backbone
+        self.config: dict[str, Any] = {
+            "resolution": int(resolution),
+            "context": float(context),
+            "channels": list(channels),
+            "seed": int(seed),
+            "product": product,
+            "defects": list(defects),
+            "good_images": list(good_images),
+        }
+        self.shots: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.last_report: dict[str, int] = {}
+
+    @property
+    def product(self) -> str | None:
+        return self.config["product"]
+
+    @property
+    def defects(self) -> list[str]:
+        return list(self.config["defects"])
+
+    def fingerprint(self) -> str:
+        """Short hash of every weight: which model made a pair."""
+        h = hashlib.sha256()
+        for module in (self.backbone.unet, self.backbone.text_encoder):
+            for name, tensor in sorted(module.state_dict().items()):
+                h.update(name.encode())
+                h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    # ---------------------------------------------------------------- fit
+    def _split(
+        self, data: str | Path | DatasetIndex | FewShotSplit, shots: int | None, seed: int
+    ) -> FewShotSplit:
+        if isinstance(data, FewShotSplit):
+            return data
+        index = data if isinstance(data, DatasetIndex) else index_folder(data)
+        return make_split(index, shots=shots, seed=seed)
+
+    def _check_product(self, products: Sequence[str]) -> str:
+        if len(products) != 1:
+            raise ValueError(
+                f"fit one product at a time; the data holds {list(products)}. "
+                "Point --data at one product's folder."
+            )
+        if self.product is not None and products[0] != self.product:
+            raise ValueError(
+                f"this synthesizer was fitted on product {self.product!r} but the data is "
+                f"{products[0]!r}; fit a new synthesizer for {products[0]!r}."
+            )
+        return products[0]
+
+    def _train_data(self, split: FewShotSplit, defects: Sequence[str]) -> TrainData:
+        shots = [(*load_sample_arrays(s), s.defect) for s in split.shots if s.defect in defects]
+        goods = [load_sample_arrays(s)[0] for s in split.good_train[:MAX_GOOD_IMAGES]]
+        return TrainData(split.index.products[0], shots, goods)
+
+    def fit(
+        self,
+        data: str | Path | DatasetIndex | FewShotSplit,
+        defects: Sequence[str] | None = None,
+        shots: int | None = None,
+        steps: int = 600,
+        resolution: int | None = None,
+        seed: int = 0,
+        resume: bool = False,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 100,
+        batch_size: int = 8,
+        lr: float = 1e-3,
+        progress: bool = True,
+    ) -> list[float]:
+        """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses."""
+        if resolution is not None and resolution != self.config["resolution"]:
+            raise ValueError(
+                f"resolution {resolution} differs from the model's {self.config['resolution']}; "
+                f"build DefectSynthesizer(resolution={resolution}) instead."
+            )
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}.")
+        split = self._split(data, shots, seed)
+        product = self._check_product(split.index.products)
+        available = sorted({s.defect for s in split.shots})
+        chosen = list(defects) if defects else available
+        unknown = sorted(set(chosen) - set(available))
+        if unknown:
+            raise ValueError(f"unknown defect type(s) {unknown}; the data has {available}.")
+        token_ids = add_placeholder_tokens(
+            self.backbone.tokenizer, self.backbone.text_encoder, [product, *chosen]
+        )
+        data_ = self._train_data(split, chosen)
+        cfg = TrainConfig(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            resolution=self.config["resolution"],
+            context=self.config["context"],
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+        )
+        losses = train(self.backbone, data_, cfg, token_ids, checkpoint_dir, resume, progress)
+        for image, mask, defect in data_.shots:
+            self.shots.setdefault(defect, []).append((image, mask))
+        self.config.update(
+            product=product,
+            defects=sorted(set(self.defects) | set(chosen)),
+            good_images=[str(s.image) for s in split.good_train[:MAX_GOOD_IMAGES]],
+        )
+        return losses
+
+    # ---------------------------------------------------------------- generate
+    def _check_defect(self, defect: str | None) -> str:
+        if not self.defects:
+            raise ValueError(
+                "this synthesizer is not fitted yet; call fit(...) or load a fitted one "
+                "with DefectSynthesizer.from_pretrained(path)."
+            )
+        if defect is None:
+            if len(self.defects) > 1:
+                raise ValueError(f"choose a defect type: this synthesizer knows {self.defects}.")
+            return self.defects[0]
+        if defect not in self.defects:
+            raise ValueError(f"unknown defect type {defect!r}; fitted types are {self.defects}.")
+        return defect
+
+    def _sources(
+        self, images: Sequence[np.ndarray] | np.ndarray | None
+    ) -> tuple[list[np.ndarray], list[str]]:
+        if images is not None:
+            items = check_images(images)
+            return items, [f"array[{i}]" for i in range(len(items))]
+        paths = self.config["good_images"]
+        missing = [p for p in paths if not Path(p).is_file()]
+        if not paths or missing:
+            raise DataError(
+                f"the fitted defect-free images are not available ({len(missing)} of {len(paths)} "
+                "missing); pass images=[...] (or --data DIR on the command line)."
+            )
+        return [read_image(p) for p in paths], list(paths)
+
+    def generate(
+        self,
+        n: int,
+        defect: str | None = None,
+        images: Sequence[np.ndarray] | np.ndarray | None = None,
+        masks: Sequence[np.ndarray] | np.ndarray | None = None,
+        strength: float = 1.0,
+        guidance: float = 3.0,
+        steps: int = 25,
+        generator: SeedSource = None,
+        mask_source: str = "real",
+        quality_filter: bool = True,
+        max_attempts: int | None = None,
+        product: str | None = None,
+        progress: bool = True,
+    ) -> list[SyntheticPair]:
+        """``n`` image + mask pairs with ``defect`` painted into defect-free images.
+
+        ``masks=None`` samples masks from ``mask_source`` ('real': the fitted shots' masks moved,
+        scaled, rotated and deformed on the object; 'procedural:blob|scratch|crack'). The returned
+        mask is the region that visibly changed. Rejected samples are counted in ``last_report``.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be an integer >= 1, got {n!r}.")
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must lie in [0, 1] (0 returns the source image), got {strength}.")
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}.")
+        if product is not None and self.product is not None and product != self.product:
+            raise ValueError(
+                f"this synthesizer was fitted on product {self.product!r}, not {product!r}; "
+                f"fit one on {product!r} first."
+            )
+        defect = self._check_defect(defect)
+        sources, names = self._sources(images)
+        given = check_masks(masks, sources) if masks is not None else None
+        sampler = MaskSampler(parse_mask_source(mask_source), None)
+        if given is None and sampler.source == "real":
+            sampler.bank = RealMaskBank([m for _, m in self.shots.get(defect, [])] or [np.ones((1, 1))])
+        cfg = SampleConfig(
+            steps=steps,
+            strength=float(strength),
+            guidance=float(guidance),
+            resolution=self.config["resolution"],
+            context=self.config["context"],
+        )
+        return self._generate_loop(
+            int(n),
+            defect,
+            sources,
+            names,
+            given,
+            sampler,
+            cfg,
+            seed_stream(generator),
+            quality_filter and strength > 0,
+            max_attempts or 4 * n + 4,
+            progress,
+        )
+
+    def _generate_loop(
+        self,
+        n: int,
+        defect: str,
+        sources: list[np.ndarray],
+        names: list[str],
+        given: list[np.ndarray] | None,
+        sampler: MaskSampler,
+        cfg: SampleConfig,
+        seeds: np.random.Generator,
+        use_filter: bool,
+        max_attempts: int,
+        progress: bool,
+    ) -> list[SyntheticPair]:
+        prompt, negative = prompt_for(self.product, defect), prompt_for(self.product, None)
+        fg, filt, fingerprint = ForegroundCache(sources), QualityFilter(), self.fingerprint()
+        shots = self.shots.get(defect, [])
+        pairs: list[SyntheticPair] = []
+        bar = tqdm(total=n, desc=f"generate {defect}", disable=not progress)
+        attempt = 0
+        while len(pairs) < n and attempt < max_attempts:
+            seed = int(seeds.integers(0, 2**31 - 1))
+            rng = np.random.default_rng(seed)
+            k = attempt % len(sources) if given is not None else int(rng.integers(len(sources)))
+            attempt += 1
+            source = sources[k]
+            mask = given[k] if given is not None else sampler(fg[k], rng)
+            out = inpaint(
+                self.backbone, source, mask, prompt, negative, cfg, torch.Generator().manual_seed(seed)
+            )
+            changed = changed_region(source, out, mask)
+            if use_filter and not filt.check(source, out, changed, fg[k], shots)[0]:
+                continue
+            record = {
+                "seed": seed,
+                "prompt": prompt,
+                "negative_prompt": negative,
+                "defect": defect,
+                "product": self.product,
+                "strength": cfg.strength,
+                "guidance": cfg.guidance,
+                "steps": cfg.steps,
+                "resolution": cfg.resolution,
+                "source_image": names[k],
+                "mask_source": "given" if given is not None else sampler.source,
+                "input_mask_area": int(mask.sum()),
+                "model_fingerprint": fingerprint,
+            }
+            pairs.append(SyntheticPair(out, changed, record))
+            bar.update(1)
+        bar.close()
+        self.last_report = filt.summary() | {"attempts": attempt}
+        logger.info(
+            "generate %s: %d accepted, %d rejected %s",
+            defect,
+            len(pairs),
+            self.last_report["rejected"],
+            {k: v for k, v in filt.counts.items() if v},
+        )
+        if len(pairs) < n:
+            raise RuntimeError(
+                f"only {len(pairs)} of {n} {defect} pairs passed the quality filter in "
+                f"{attempt} attempts (rejected: {dict(filt.counts)}); fit longer, raise strength "
+                "or guidance, or pass quality_filter=False."
+            )
+        return pairs
+
+    # ---------------------------------------------------------------- save / load
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write config.json, one folder per component (safetensors) and the fitted shots."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        specs = {}
+        for name in COMPONENTS:
+            component = getattr(self.backbone, name)
+            if component is None:
+                continue
+            component.save_pretrained(path / name)
+            specs[name] = [type(component).__module__.split(".")[0], type(component).__name__]
+        tensors = {
+            f"{d}/{i}/{kind}": torch.from_numpy(np.ascontiguousarray(arr))
+            for d, items in self.shots.items()
+            for i, pair in enumerate(items)
+            for kind, arr in zip(("image", "mask"), pair, strict=True)
+        }
+        save_file(tensors or {"empty": torch.zeros(1)}, path / SHOTS)
+        config = {
+            "_class_name": type(self).__name__,
+            **self.config,
+            "family": self.backbone.family,
+            "source": self.backbone.source,
+            "components": specs,
+            "fingerprint": self.fingerprint(),
+        }
+        tmp = path / f".{CONFIG}.tmp"
+        tmp.write_text(json.dumps(config, indent=2))
+        tmp.replace(path / CONFIG)
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> DefectSynthesizer:
+        """Reload a synthesizer written by ``save_pretrained``."""
+        path = Path(path)
+        try:
+            config = json.loads((path / CONFIG).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(
+                f"{path} is not a saved synthesizer ({CONFIG} unreadable: {exc}); create one "
+                "with 'defect-synth fit' or DefectSynthesizer.save_pretrained."
+            ) from exc
+        if config.get("_class_name") != cls.__name__ or "components" not in config:
+            raise DataError(
+                f"{path} is not a saved synthesizer: its {CONFIG} has _class_name "
+                f"{config.get('_class_name')!r}, expected {cls.__name__!r}."
+            )
+        parts = {name: _load_component(path / name, spec) for name, spec in config["components"].items()}
+        backbone = Backbone(**parts, family=config["family"], source=config["source"])
+        keys = ("resolution", "context", "channels", "seed", "product", "defects", "good_images")
+        synth = cls(backbone, **{k: config[k] for k in keys})
+        synth.shots = _read_shots(path / SHOTS)
+        return synth
+
+
+def _read_shots(path: Path) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    tensors = load_file(path) if path.is_file() else {}
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    items = sorted({(k.split("/")[0], int(k.split("/")[1])) for k in tensors if k.count("/") == 2})
+    for defect, i in items:
+        out.setdefault(defect, []).append(
+            (tensors[f"{defect}/{i}/image"].numpy(), tensors[f"{defect}/{i}/mask"].numpy())
+        )
+    return out
