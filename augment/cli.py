@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str | None, str]] = {
     "fit": ("augment.fit_cmd", "fine-tune a synthesizer on the few shots of each defect type"),
     "generate": ("augment.generate_cmd", "generate synthetic defect image + mask pairs"),
     "export": ("augment.export_cmd", "export an augmented dataset (MVTec layout + manifest)"),
-    "benchmark": (None, "downstream benchmark: real-only vs real+synthetic vs copy-paste"),
+    "benchmark": ("downstream.cli", "downstream benchmark: real-only vs real+synthetic vs copy-paste"),
     "evaluate": ("eval.cli", "generation metrics: FID, KID, IS, precision/recall, LPIPS"),
 }
 

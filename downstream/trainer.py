@@ -1,0 +1,180 @@
+"""A small trainer for segmentation-models-pytorch models, readable in one sitting (minGPT style).
+
+Fixed step budget (not epochs), so every arm of the benchmark gets the same number of updates
+whatever its training set size. Each batch draws a share ``defect_fraction`` of defect images and
+the rest defect-free ones, with replacement, from a seeded sampler: with 17 shots among 231
+defect-free images, uniform sampling would show a defect once in 15 images. Deterministic on CPU
+for a given seed: model init, sampler and augmentation each take it, loading runs in the main
+process, and ``torch.use_deterministic_algorithms`` is on during training.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import segmentation_models_pytorch as smp
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, WeightedRandomSampler
+from tqdm.auto import tqdm
+
+from downstream.data import SegmentationSet, to_tensor
+
+logger = logging.getLogger(__name__)
+
+LOSSES = ("dice+bce", "focal", "dice+focal")
+
+
+def build_model(
+    arch: str = "Unet",
+    encoder: str = "resnet18",
+    encoder_weights: str | None = None,
+    seed: int = 0,
+    **kwargs: object,
+) -> nn.Module:
+    """An smp model with one output channel (defect logit), initialised from ``seed``.
+
+    ``encoder_weights=None`` by default: pretrained weights are a download. Extra keyword arguments
+    (``encoder_depth``, ``decoder_channels``) go to ``smp.create_model``.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            return smp.create_model(
+                arch,
+                encoder_name=encoder,
+                encoder_weights=encoder_weights,
+                in_channels=3,
+                classes=1,
+                **kwargs,
+            )
+        except (KeyError, ValueError) as exc:
+            raise ValueError(
+                f"cannot build smp {arch} with encoder {encoder!r}: {exc}. "
+                "See segmentation_models_pytorch.encoders.get_encoder_names()."
+            ) from exc
+
+
+def build_loss(name: str = "dice+bce") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Loss on logits: Dice + BCE (default), focal, or Dice + focal."""
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {name!r}.")
+    dice = smp.losses.DiceLoss(mode="binary", from_logits=True)
+    focal = smp.losses.FocalLoss(mode="binary")
+    bce = nn.BCEWithLogitsLoss()
+    parts = {"dice+bce": (dice, bce), "focal": (focal,), "dice+focal": (dice, focal)}[name]
+    return lambda logits, target: sum(fn(logits, target) for fn in parts)  # type: ignore[return-value]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that changes a training run besides the data and the model."""
+
+    steps: int = 500
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    loss: str = "dice+bce"
+    defect_fraction: float = 0.5
+    seed: int = 0
+    device: str = "cpu"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"steps and batch_size must be >= 1, got {self.steps} and {self.batch_size}.")
+        if not 0.0 <= self.defect_fraction <= 1.0:
+            raise ValueError(f"defect_fraction must lie in [0, 1], got {self.defect_fraction}.")
+        build_loss(self.loss)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def sampling_weights(is_defect: list[bool], defect_fraction: float) -> torch.Tensor:
+    """Per-item weights so that defect items make up ``defect_fraction`` of the draws."""
+    flags = torch.tensor(is_defect, dtype=torch.bool)
+    n_defect, n_good = int(flags.sum()), int((~flags).sum())
+    if n_defect == 0 or n_good == 0:
+        return torch.ones(len(flags), dtype=torch.double)
+    return torch.where(flags, defect_fraction / n_defect, (1 - defect_fraction) / n_good).double()
+
+
+class Trainer:
+    """Train ``model`` on ``train_set`` for ``config.steps`` steps; hooks via ``add_callback``.
+
+    Events: ``on_batch_end`` (after each optimiser step; ``trainer.step`` and ``trainer.loss`` set).
+    """
+
+    def __init__(self, model: nn.Module, train_set: SegmentationSet, config: TrainConfig) -> None:
+        self.model, self.train_set, self.config = model, train_set, config
+        self.callbacks: dict[str, list[Callable[[Trainer], None]]] = defaultdict(list)
+        self.step, self.loss, self.losses = 0, float("nan"), []
+
+    def add_callback(self, event: str, fn: Callable[[Trainer], None]) -> None:
+        self.callbacks[event].append(fn)
+
+    def _fire(self, event: str) -> None:
+        for fn in self.callbacks[event]:
+            fn(self)
+
+    def _loader(self) -> DataLoader:
+        cfg = self.config
+        weights = sampling_weights(self.train_set.is_defect(), cfg.defect_fraction)
+        sampler = WeightedRandomSampler(
+            weights,
+            num_samples=cfg.steps * cfg.batch_size,
+            replacement=True,
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+        return DataLoader(
+            self.train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=0, drop_last=True
+        )
+
+    def run(self) -> list[float]:
+        """Train and return the loss of every step."""
+        cfg = self.config
+        torch.set_flush_denormal(True)
+        model = self.model.to(cfg.device).train()
+        loss_fn = build_loss(cfg.loss)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+        was_deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            bar = tqdm(self._loader(), total=cfg.steps, desc="train", disable=not cfg.progress, leave=False)
+            for batch in bar:
+                logits = model(batch["image"].to(cfg.device))
+                loss = loss_fn(logits, batch["mask"].to(cfg.device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                self.step, self.loss = self.step + 1, float(loss.item())
+                self.losses.append(self.loss)
+                bar.set_postfix(loss=f"{self.loss:.3f}")
+                self._fire("on_batch_end")
+        finally:
+            torch.use_deterministic_algorithms(was_deterministic)
+        return self.losses
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: np.ndarray, batch_size: int = 8, device: str = "cpu") -> np.ndarray:
+    """Defect probabilities (N, H, W) float32 of NHWC uint8 images at the model's input size."""
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"predict expects NHWC uint8 RGB images, got {images.shape} {images.dtype}.")
+    torch.set_flush_denormal(True)
+    model = model.to(device).eval()
+    out = [
+        torch.sigmoid(model(to_tensor(images[i : i + batch_size]).to(device)))[:, 0].cpu().numpy()
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(out).astype(np.float32)
+
+
+__all__ = ["LOSSES", "TrainConfig", "Trainer", "build_loss", "build_model", "predict", "sampling_weights"]
