@@ -22,7 +22,8 @@ def test_placeholder_tokens_are_single_and_rows_match() -> None:
     backbone = build_embedded_backbone(16, (8, 16, 16))
     ids = add_placeholder_tokens(backbone.tokenizer, backbone.text_encoder, ["pill", "scratch"])
     encoded = backbone.tokenizer(prompt_for("pill", "scratch"), add_special_tokens=False).input_ids
-    assert ids[0] in encoded and ids[1] in encoded
+    assert ids[0] in encoded
+    assert ids[1] in encoded
     assert backbone.text_encoder.get_input_embeddings().weight.shape[0] == len(backbone.tokenizer)
     assert add_placeholder_tokens(backbone.tokenizer, backbone.text_encoder, ["scratch"]) == ids[1:]
 
