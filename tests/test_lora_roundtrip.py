@@ -38,7 +38,7 @@ PIPELINES = {
     "sdxl": StableDiffusionXLPipeline,
     "sdxl-inpaint": StableDiffusionXLInpaintPipeline,
 }
-SIZE = 32
+SIZE = 16
 
 
 def _encode(backbone: Backbone, prompt: str) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
@@ -95,7 +95,7 @@ def _generate(pipe: Any, inpaint: bool) -> np.ndarray:
     if inpaint:
         image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
         mask = torch.zeros(1, 1, SIZE, SIZE)
-        mask[..., 8:24, 8:24] = 1
+        mask[..., 4:12, 4:12] = 1
         kwargs.update(image=image, mask_image=mask, strength=1.0)
     with torch.no_grad():
         return pipe(**kwargs).images
