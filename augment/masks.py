@@ -67,29 +67,44 @@ def _otsu(values: np.ndarray) -> tuple[float, float]:
     return float(values.min() + level / 255 * span), between / total if total > 0 else 0.0
 
 
+def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """8-connected labels of a boolean mask (0 = off) and each label's pixel count (OpenCV: fast)."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return labels, stats[:, cv2.CC_STAT_AREA]
+
+
+def _select(labels: np.ndarray, keep: np.ndarray, count: int) -> np.ndarray:
+    """Pixels whose label is among `keep` (a lookup table, not `np.isin`), background excluded."""
+    table = np.zeros(count, dtype=bool)
+    table[keep] = True
+    table[0] = False
+    return table[labels]
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 8-connected component of a boolean mask (all False if it is empty)."""
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
-    if n == 0:
-        return np.zeros_like(mask, dtype=bool)
-    sizes = np.bincount(labels.ravel())[1:]
-    return labels == (int(np.argmax(sizes)) + 1)
+    labels, sizes = _components(mask)
+    if len(sizes) < 2:
+        return np.zeros(mask.shape, dtype=bool)
+    return labels == (int(np.argmax(sizes[1:])) + 1)
 
 
 def _touches_border(mask: np.ndarray) -> np.ndarray:
     """Components of a boolean mask that reach the image border."""
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3)))
-    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    return np.isin(labels, edge[edge > 0])
+    labels, sizes = _components(mask)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return _select(labels, edge, len(sizes))
 
 
-def estimate_foreground(image: np.ndarray) -> np.ndarray:
+def estimate_foreground(image: np.ndarray, analysis_side: int = ANALYSIS_SIDE) -> np.ndarray:
     """Object-versus-background mask of an image (HW bool).
 
     Otsu on the smoothed colour distance to the border colour; the background is what is close to
     that colour and connected to the border, the object the largest remaining component (so holes
     and enclosed parts count as object). When no object separates from its background (a texture
-    filling the frame, a blank image), every pixel is foreground and a note is logged.
+    filling the frame, a blank image), every pixel is foreground and a note is logged. The estimate
+    runs on a copy at most `analysis_side` px on its longer side (64 is enough for placing pasted
+    defects in a data loader) and is upsampled back.
     """
     image = np.asarray(image)
     if image.ndim not in (2, 3) or min(image.shape[:2]) < 4:
@@ -97,7 +112,9 @@ def estimate_foreground(image: np.ndarray) -> np.ndarray:
             f"estimate_foreground expects an HW or HWC image of at least 4x4 px, got shape {image.shape}."
         )
     full_shape = image.shape[:2]
-    factor = ANALYSIS_SIDE / max(full_shape)
+    if analysis_side < 16:
+        raise ValueError(f"analysis_side must be at least 16 px, got {analysis_side}.")
+    factor = analysis_side / max(full_shape)
     if factor < 1:
         size = (max(4, round(full_shape[1] * factor)), max(4, round(full_shape[0] * factor)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -105,8 +122,8 @@ def estimate_foreground(image: np.ndarray) -> np.ndarray:
     level, separability = _otsu(dist)
     # Hysteresis: the object grows from the Otsu core into shaded rims down to half the level.
     core = largest_component(~_touches_border(dist <= level))
-    labels, _ = ndimage.label(dist > level * RIM_LEVEL, structure=np.ones((3, 3)))
-    mask = np.isin(labels, np.unique(labels[core & (labels > 0)])) | core
+    labels, sizes = _components(dist > level * RIM_LEVEL)
+    mask = _select(labels, labels[core], len(sizes)) | core
     if mask.any() and not mask.all():
         background = dist[~mask]
         contrast = float((dist[mask].mean() - background.mean()) / (background.std() + 1e-6))

@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 Blend = Literal["feather", "seamless"]
 CONTEXT_MARGIN = 0.25  # context kept around the defect, as a share of its bounding-box side
+PLACE_TRIES = 64  # random positions tried before the exhaustive search for a valid place
+PLACE_BATCH = 16  # positions checked per vectorised step
 
 
 def _check_inputs(
@@ -85,8 +87,39 @@ def feather_alpha(mask: np.ndarray, area: np.ndarray) -> np.ndarray:
 
 
 def _blend_feather(region: np.ndarray, patch: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    out = alpha[..., None] * patch.astype(np.float32) + (1 - alpha[..., None]) * region.astype(np.float32)
+    """`region` moved `alpha` of the way towards `patch`, in float32, only over the patch box."""
+    base = region.astype(np.float32)
+    out = base + alpha[..., None] * (patch.astype(np.float32) - base)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def place_patch(
+    patch_mask: np.ndarray, foreground: np.ndarray, rng: np.random.Generator, tries: int = PLACE_TRIES
+) -> tuple[int, int] | None:
+    """Top-left (y, x) of a random place where the patch box fits and every defect pixel is foreground.
+
+    Rejection sampling: uniform positions are checked by indexing the foreground at the defect
+    pixels (microseconds), which draws uniformly among the valid places, as the exhaustive
+    `valid_offsets` does; only when `tries` draws all miss (a small or thin object) does the
+    exhaustive search run. None when nowhere fits.
+    """
+    h, w = patch_mask.shape
+    fh, fw = foreground.shape
+    if h > fh or w > fw:
+        return None
+    ys, xs = np.nonzero(patch_mask)
+    for _ in range(0, tries, PLACE_BATCH):
+        y = rng.integers(0, fh - h + 1, PLACE_BATCH)
+        x = rng.integers(0, fw - w + 1, PLACE_BATCH)
+        hit = foreground[y[:, None] + ys, x[:, None] + xs].all(axis=1)
+        if hit.any():
+            k = int(np.argmax(hit))
+            return int(y[k]), int(x[k])
+    offsets = valid_offsets(patch_mask, foreground)
+    if len(offsets) == 0:
+        return None
+    y, x = offsets[rng.integers(len(offsets))]
+    return int(y), int(x)
 
 
 def _blend_seamless(
@@ -120,6 +153,49 @@ def _blend_seamless(
         return None
 
 
+def paste_patch(
+    target: np.ndarray,
+    patch: np.ndarray,
+    patch_mask: np.ndarray,
+    rng: np.random.Generator,
+    foreground: np.ndarray,
+    scale_range: tuple[float, float] = (0.8, 1.2),
+    rotate: bool = True,
+    blend: Blend = "feather",
+    strength: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Paste an already cut defect patch (see `cut_defect`) into `target` on the bool `foreground`.
+
+    The fast core of `paste_defect` for callers that cut their patches once (a bank in a data
+    loader); `strength` in [0, 1] scales the blend weights (1: the defect at full strength).
+    Only the patch box is touched: no full-image float arrays.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must lie in [0, 1], got {strength}.")
+    patch, patch_mask, area = transform_patch(patch, patch_mask, rng, scale_range, rotate)
+    if not patch_mask.any():
+        return None
+    place = place_patch(
+        patch_mask, foreground, rng
+    )  # the patch box fits the image, its defect the foreground
+    if place is None:
+        return None
+    y, x = place
+    h, w = patch_mask.shape
+    out = _blend_seamless(target, patch, area, y, x) if blend == "seamless" else None
+    if out is not None and strength < 1.0:
+        alpha = np.full(patch_mask.shape, strength, np.float32)
+        region = out[y : y + h, x : x + w]
+        out[y : y + h, x : x + w] = _blend_feather(target[y : y + h, x : x + w], region, alpha)
+    if out is None:
+        out = target.copy()
+        alpha = feather_alpha(patch_mask, area) * np.float32(strength)
+        out[y : y + h, x : x + w] = _blend_feather(target[y : y + h, x : x + w], patch, alpha)
+    mask = np.zeros(target.shape[:2], np.uint8)
+    mask[y : y + h, x : x + w] = patch_mask
+    return out, mask
+
+
 def paste_defect(
     target: np.ndarray,
     source_image: np.ndarray,
@@ -142,22 +218,7 @@ def paste_defect(
     _check_inputs(target, source_image, source_mask, foreground, scale_range, blend)
     fg = np.ones(target.shape[:2], bool) if foreground is None else np.asarray(foreground).astype(bool)
     patch, patch_mask = cut_defect(source_image, source_mask > 0)
-    patch, patch_mask, area = transform_patch(patch, patch_mask, rng, scale_range, rotate)
-    if not patch_mask.any():
-        return None
-    offsets = valid_offsets(patch_mask, fg)  # the whole patch box fits the image, its defect the foreground
-    if len(offsets) == 0:
-        return None
-    y, x = offsets[rng.integers(len(offsets))]
-    h, w = patch_mask.shape
-    alpha = feather_alpha(patch_mask, area)
-    out = _blend_seamless(target, patch, area, y, x) if blend == "seamless" else None
-    if out is None:
-        out = target.copy()
-        out[y : y + h, x : x + w] = _blend_feather(target[y : y + h, x : x + w], patch, alpha)
-    mask = np.zeros(target.shape[:2], np.uint8)
-    mask[y : y + h, x : x + w] = patch_mask
-    return out, mask
+    return paste_patch(target, patch, patch_mask, rng, fg, scale_range, rotate, blend)
 
 
-__all__ = ["cut_defect", "feather_alpha", "paste_defect", "transform_patch"]
+__all__ = ["cut_defect", "feather_alpha", "paste_defect", "paste_patch", "place_patch", "transform_patch"]

@@ -15,14 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from augment.imageio import DataError
 from augment.masks import estimate_foreground
 from augment.pairs import MANIFEST, SyntheticPair, iter_bank
-from augment.paste import paste_defect
+from augment.paste import cut_defect, paste_patch
 
 PASTE_TRIES = 4
+# The bank path estimates the foreground on a copy this many pixels on its longer side, and
+# shrinks it by one pixel there, so pasted defects stay on the object despite the coarse grid.
+BANK_FOREGROUND_SIDE = 64
 
 
 class DefectSource(Protocol):
@@ -48,28 +52,45 @@ def check_defects(available: Sequence[str], wanted: Sequence[str] | None, source
         raise DataError(f"defect type(s) {missing} not in {source}; it has {sorted(available)}.")
 
 
-def blend_strength(target: np.ndarray, image: np.ndarray, strength: float) -> np.ndarray:
-    """`target` moved `strength` of the way towards `image` (1: the defect at full strength)."""
-    if strength >= 1.0:
-        return image
-    out = target.astype(np.float32) + strength * (image.astype(np.float32) - target.astype(np.float32))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+def loader_foreground(image: np.ndarray) -> np.ndarray:
+    """A cheap, conservative foreground for placing pasted defects in a data loader (HW bool).
+
+    `estimate_foreground` on a small copy, eroded by one pixel of that copy: about 1 ms at 256 px
+    instead of about 7, and never wider than the full-resolution estimate's object by more than
+    its rounding.
+    """
+    shape = image.shape[:2]
+    factor = BANK_FOREGROUND_SIDE / max(shape)
+    if factor >= 1:
+        return estimate_foreground(image)
+    size = (max(16, round(shape[1] * factor)), max(16, round(shape[0] * factor)))
+    small = estimate_foreground(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+    if not small.all():
+        small = cv2.erode(small.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    return cv2.resize(small.astype(np.uint8), shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
 
 
 class BankSource:
-    """Stored pairs, held in memory; `make` pastes one into the given image inside its foreground."""
+    """Stored pairs, held in memory; `make` pastes one into the given image inside its foreground.
+
+    Each pair's defect patch is cut once, when the bank is opened (once per process), so a call
+    costs a small-copy foreground estimate, a warp of the patch and a blend inside its box.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.pairs: dict[str, list[SyntheticPair]] = {}
         for pair in iter_bank(self.root):
-            self.pairs.setdefault(str(pair.record["defect"]), []).append(pair)
+            if pair.mask.any():
+                self.pairs.setdefault(str(pair.record["defect"]), []).append(pair)
         if not self.pairs:
             raise DataError(
-                f"bank {self.root} holds no complete pair; regenerate it with 'defect-synth generate'."
+                f"bank {self.root} holds no complete pair with a defect; regenerate it with "
+                "'defect-synth generate'."
             )
         self.defects = sorted(self.pairs)
         self._flat = [p for d in self.defects for p in self.pairs[d]]
+        self._patches = {d: [cut_defect(p.image, p.mask > 0) for p in self.pairs[d]] for d in self.defects}
 
     def __len__(self) -> int:
         return len(self._flat)
@@ -83,21 +104,27 @@ class BankSource:
         candidates = self.pairs[defect]
         if image is None:
             return candidates[int(rng.integers(len(candidates)))]
-        foreground = estimate_foreground(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"a bank pastes into HWC uint8 RGB images, got shape {image.shape} {image.dtype}; "
+                "put DefectAugment before any normalisation or tensor conversion."
+            )
+        foreground = loader_foreground(image)
         for _ in range(PASTE_TRIES):
-            donor = candidates[int(rng.integers(len(candidates)))]
-            pasted = paste_defect(image, donor.image, donor.mask, rng, foreground)
+            k = int(rng.integers(len(candidates)))
+            patch, patch_mask = self._patches[defect][k]
+            pasted = paste_patch(image, patch, patch_mask, rng, foreground, strength=strength)
             if pasted is not None:
                 record = {
                     "source": "bank",
                     "bank": str(self.root),
-                    "donor": donor.record.get("name", ""),
+                    "donor": candidates[k].record.get("name", ""),
                     "defect": defect,
                     "strength": strength,
                     "seed": seed,
                     "mask_source": "bank",
                 }
-                return SyntheticPair(blend_strength(image, pasted[0], strength), pasted[1], record)
+                return SyntheticPair(pasted[0], pasted[1], record)
         return None
 
 
@@ -152,8 +179,8 @@ __all__ = [
     "BankSource",
     "DefectSource",
     "SynthesizerSource",
-    "blend_strength",
     "check_defects",
+    "loader_foreground",
     "open_source",
     "pick_defect",
 ]
