@@ -1,0 +1,79 @@
+"""Multi-process generation: each process (``accelerate launch`` rank) makes its own share of indices.
+
+``shard_indices`` is a pure function: the shards of ``0..n-1`` over ``world_size`` ranks are
+contiguous, disjoint and cover every index exactly once. Each index has its own seed derived from
+``(seed, index)``, so a pair is the same whatever the number of processes, and its file name
+carries the index, so no two processes ever write the same file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from augment.pairs import write_pair
+
+__all__ = ["generate_sharded", "pair_name", "process_rank", "shard_indices"]
+
+
+def shard_indices(n: int, rank: int, world_size: int) -> range:
+    """The indices of ``0..n-1`` that process ``rank`` of ``world_size`` handles (contiguous block)."""
+    for name, value in (("n", n), ("rank", rank), ("world_size", world_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if world_size < 1:
+        raise ValueError(f"world_size must be >= 1, got {world_size}")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+    return range(n * rank // world_size, n * (rank + 1) // world_size)
+
+
+def process_rank() -> tuple[int, int]:
+    """(rank, world_size) of this process under ``accelerate launch`` / torchrun; (0, 1) otherwise.
+
+    Without CUDA, several CPU processes need ``accelerate launch --multi_gpu --num_processes N``
+    (torchrun + gloo): accelerate 1.15's ``--cpu --num_processes N`` starts ONE process unless MPI
+    (``--mpirun_hostfile``) is set up. ``cpu=True`` then makes accelerate join the gloo group.
+    """
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    return int(state.process_index), int(state.num_processes)
+
+
+def pair_name(defect: str, index: int) -> str:
+    """The bank file stem of pair ``index``: one name per index, whichever process writes it."""
+    return f"synth_{defect}_{index:05d}"
+
+
+def generate_sharded(
+    synth: Any,
+    n: int,
+    out: str | Path,
+    defect: str | None = None,
+    seed: int = 0,
+    rank: int | None = None,
+    world_size: int | None = None,
+    **generate_kwargs: Any,
+) -> list[int]:
+    """Generate this process's share of ``n`` pairs into the bank ``out``; returns the indices written.
+
+    ``rank``/``world_size`` default to the launcher's; ``generate_kwargs`` go to ``synth.generate``.
+    """
+    if rank is None or world_size is None:
+        rank, world_size = process_rank()
+    chosen = synth._check_defect(defect)
+    product = synth.product or "product"
+    written = []
+    for index in shard_indices(n, rank, world_size):
+        generator = np.random.default_rng([seed, index])
+        pair = synth.generate(1, defect=chosen, generator=generator, **generate_kwargs)[0]
+        pair.record.update(index=index, rank=rank)
+        write_pair(out, pair, pair_name(chosen, index), product, chosen)
+        written.append(index)
+    return written
