@@ -10,8 +10,6 @@ identical synthesizer: same seed, same pairs.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from augment.backbone import Backbone
@@ -39,19 +36,12 @@ from augment.pairs import SyntheticPair
 from augment.quality import QualityFilter, changed_region
 from augment.sampling import SampleConfig, inpaint
 from augment.split import FewShotSplit, make_split
+from augment.synth_io import load_folder, save_folder
 from augment.tokens import add_placeholder_tokens, prompt_for
 from augment.training import TrainConfig, TrainData, train
 
 logger = logging.getLogger(__name__)
-CONFIG = "config.json"
-SHOTS = "shots.safetensors"
-COMPONENTS = ("unet", "text_encoder", "tokenizer", "scheduler", "vae", "text_encoder_2", "tokenizer_2")
 MAX_GOOD_IMAGES = 64
-
-
-def _load_component(folder: Path, spec: Sequence[str]) -> Any:
-    library, cls_name = spec
-    return getattr(importlib.import_module(library), cls_name).from_pretrained(folder)
 
 
 class DefectSynthesizer:
@@ -298,16 +288,12 @@ class DefectSynthesizer:
         bar = tqdm(total=n, desc=f"generate {defect}", disable=not progress)
         attempt = 0
         while len(pairs) < n and attempt < max_attempts:
+            k = attempt % len(sources) if given is not None else int(seeds.integers(len(sources)))
             seed = int(seeds.integers(0, 2**31 - 1))
-            rng = np.random.default_rng(seed)
-            k = attempt % len(sources) if given is not None else int(rng.integers(len(sources)))
             attempt += 1
             source = sources[k]
-            mask = given[k] if given is not None else sampler(fg[k], rng)
-            out = inpaint(
-                self.backbone, source, mask, prompt, negative, cfg, torch.Generator().manual_seed(seed)
-            )
-            changed = changed_region(source, out, mask)
+            mask = given[k] if given is not None else sampler(fg[k], np.random.default_rng(seed))
+            out, changed = self._paint(seed, source, mask, defect, cfg)
             if use_filter and not filt.check(source, out, changed, fg[k], shots)[0]:
                 continue
             record = {
@@ -328,7 +314,11 @@ class DefectSynthesizer:
             pairs.append(SyntheticPair(out, changed, record))
             bar.update(1)
         bar.close()
-        self.last_report = filt.summary() | {"attempts": attempt}
+        self.last_report = filt.summary() | {
+            "accepted": len(pairs),
+            "attempts": attempt,
+            "filtered": int(use_filter),
+        }
         logger.info(
             "generate %s: %d accepted, %d rejected %s",
             defect,
@@ -344,68 +334,58 @@ class DefectSynthesizer:
             )
         return pairs
 
+    def _paint(
+        self, seed: int, source: np.ndarray, mask: np.ndarray, defect: str, cfg: SampleConfig
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One inpainting run from a pair seed: (generated image, changed-region mask)."""
+        prompt, negative = prompt_for(self.product, defect), prompt_for(self.product, None)
+        out = inpaint(self.backbone, source, mask, prompt, negative, cfg, torch.Generator().manual_seed(seed))
+        return out, changed_region(source, out, mask)
+
+    def reproduce(
+        self, record: dict[str, Any], image: np.ndarray, mask: np.ndarray | None = None
+    ) -> SyntheticPair:
+        """Rebuild a pair exactly from its record and source image (and its mask if it was given)."""
+        if record.get("model_fingerprint") != self.fingerprint():
+            raise ValueError(
+                f"the record was made by model {record.get('model_fingerprint')}, this one is "
+                f"{self.fingerprint()}; load the synthesizer that made it."
+            )
+        seed, defect = int(record["seed"]), self._check_defect(record["defect"])
+        source = check_images([image])[0]
+        if record["mask_source"] == "given":
+            if mask is None:
+                raise ValueError("this pair was made from a given mask; pass it as mask=.")
+            mask = check_masks([mask], [source])[0]
+        else:
+            bank = RealMaskBank([m for _, m in self.shots.get(defect, [])] or [np.ones((1, 1))])
+            sampler = MaskSampler(parse_mask_source(record["mask_source"]), bank)
+            mask = sampler(ForegroundCache([source])[0], np.random.default_rng(seed))
+        cfg = SampleConfig(
+            steps=int(record["steps"]),
+            strength=float(record["strength"]),
+            guidance=float(record["guidance"]),
+            resolution=self.config["resolution"],
+            context=self.config["context"],
+        )
+        out, changed = self._paint(seed, source, mask, defect, cfg)
+        return SyntheticPair(out, changed, dict(record))
+
     # ---------------------------------------------------------------- save / load
     def save_pretrained(self, path: str | Path) -> Path:
         """Write config.json, one folder per component (safetensors) and the fitted shots."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        specs = {}
-        for name in COMPONENTS:
-            component = getattr(self.backbone, name)
-            if component is None:
-                continue
-            component.save_pretrained(path / name)
-            specs[name] = [type(component).__module__.split(".")[0], type(component).__name__]
-        tensors = {
-            f"{d}/{i}/{kind}": torch.from_numpy(np.ascontiguousarray(arr))
-            for d, items in self.shots.items()
-            for i, pair in enumerate(items)
-            for kind, arr in zip(("image", "mask"), pair, strict=True)
-        }
-        save_file(tensors or {"empty": torch.zeros(1)}, path / SHOTS)
-        config = {
-            "_class_name": type(self).__name__,
-            **self.config,
+        extra = {
             "family": self.backbone.family,
             "source": self.backbone.source,
-            "components": specs,
             "fingerprint": self.fingerprint(),
         }
-        tmp = path / f".{CONFIG}.tmp"
-        tmp.write_text(json.dumps(config, indent=2))
-        tmp.replace(path / CONFIG)
-        return path
+        return save_folder(path, type(self).__name__, self.config | extra, self.backbone, self.shots)
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> DefectSynthesizer:
         """Reload a synthesizer written by ``save_pretrained``."""
-        path = Path(path)
-        try:
-            config = json.loads((path / CONFIG).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(
-                f"{path} is not a saved synthesizer ({CONFIG} unreadable: {exc}); create one "
-                "with 'defect-synth fit' or DefectSynthesizer.save_pretrained."
-            ) from exc
-        if config.get("_class_name") != cls.__name__ or "components" not in config:
-            raise DataError(
-                f"{path} is not a saved synthesizer: its {CONFIG} has _class_name "
-                f"{config.get('_class_name')!r}, expected {cls.__name__!r}."
-            )
-        parts = {name: _load_component(path / name, spec) for name, spec in config["components"].items()}
-        backbone = Backbone(**parts, family=config["family"], source=config["source"])
+        config, backbone, shots = load_folder(path, cls.__name__)
         keys = ("resolution", "context", "channels", "seed", "product", "defects", "good_images")
         synth = cls(backbone, **{k: config[k] for k in keys})
-        synth.shots = _read_shots(path / SHOTS)
+        synth.shots = shots
         return synth
-
-
-def _read_shots(path: Path) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    tensors = load_file(path) if path.is_file() else {}
-    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    items = sorted({(k.split("/")[0], int(k.split("/")[1])) for k in tensors if k.count("/") == 2})
-    for defect, i in items:
-        out.setdefault(defect, []).append(
-            (tensors[f"{defect}/{i}/image"].numpy(), tensors[f"{defect}/{i}/mask"].numpy())
-        )
-    return out

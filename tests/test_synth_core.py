@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import augment.training as training
+from augment.imageio import read_image
 from augment.index import index_folder, load_sample_arrays
 from augment.split import make_split
 from augment.synthesizer import DefectSynthesizer
@@ -144,3 +145,10 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(
             progress=False,
         )
     assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["step"] == 2
+
+
+def test_record_reproduces_pair(fitted: DefectSynthesizer) -> None:
+    pair = fitted.generate(1, generator=11, **GEN)[0]
+    again = fitted.reproduce(pair.record, read_image(pair.record["source_image"]))
+    assert np.array_equal(again.image, pair.image)
+    assert np.array_equal(again.mask, pair.mask)

@@ -1,0 +1,95 @@
+"""Fit time per defect type and generation throughput of the embedded default, on this machine.
+
+Fits one synthesizer per defect type (first-third split), times it, generates ``--n`` pairs at the
+dataset's resolution and prints seconds per fit and pairs per second, plus a contact sheet
+(source | generated | mask) of every pair and the real shots. Examples::
+
+    nice -n 10 python benchmarks/synth_fit_bench.py --demo --out /tmp/synth_bench
+    nice -n 10 python benchmarks/synth_fit_bench.py --data ../shared/datasets/ksdd --defect crack --n 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from augment.contact_sheet import save_contact_sheet  # noqa: E402
+from augment.demo_data import make_demo_dataset  # noqa: E402
+from augment.generate_cmd import sheet_tiles  # noqa: E402
+from augment.imageio import read_image  # noqa: E402
+from augment.index import index_folder  # noqa: E402
+from augment.split import make_split  # noqa: E402
+from augment.synthesizer import DefectSynthesizer  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", help="dataset folder (MVTec layout)")
+    p.add_argument("--demo", action="store_true", help="build and use the demo pill dataset")
+    p.add_argument("--defect", action="append", dest="defects")
+    p.add_argument("--out", default="/tmp/synth_bench")
+    p.add_argument("--steps", type=int, default=900)
+    p.add_argument("--resolution", type=int, default=32)
+    p.add_argument("--n", type=int, default=8, help="pairs to generate per defect type")
+    p.add_argument("--sample-steps", type=int, default=20)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine)")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args()
+
+
+def bench_defect(split, defect: str, args: argparse.Namespace, out: Path) -> tuple[dict, list]:
+    synth = DefectSynthesizer(resolution=args.resolution, seed=args.seed)
+    t0 = time.perf_counter()
+    losses = synth.fit(split, defects=[defect], steps=args.steps, seed=args.seed)
+    fit_s = time.perf_counter() - t0
+    synth.save_pretrained(out / f"model_{defect}")
+    t0 = time.perf_counter()
+    pairs = synth.generate(args.n, defect=defect, steps=args.sample_steps, generator=args.seed)
+    gen_s = time.perf_counter() - t0
+    size = pairs[0].image.shape[:2]
+    row = {
+        "defect": defect,
+        "fit_seconds": round(fit_s, 1),
+        "steps": args.steps,
+        "final_loss": round(float(np.mean(losses[-20:])), 4),
+        "pairs": len(pairs),
+        "pairs_per_second": round(len(pairs) / gen_s, 3),
+        "image_size": list(size),
+        "quality_filter": synth.last_report,
+    }
+    shots = [(img, m, f"shot {defect}") for img, m in synth.shots[defect]]
+    return row, pairs + shots
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_flush_denormal(True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    root = make_demo_dataset(out / "data", progress=False) if args.demo else Path(args.data)
+    split = make_split(index_folder(root))
+    rows, tiles = [], []
+    for defect in args.defects or split.index.defects:
+        row, items = bench_defect(split, defect, args, out)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+        pairs = [p for p in items if not isinstance(p, tuple)]
+        sources = {p.record["source_image"]: read_image(p.record["source_image"]) for p in pairs}
+        tiles += sheet_tiles(pairs, sources) + [t for t in items if isinstance(t, tuple)]
+    sheet = save_contact_sheet(out / "generated.png", tiles, columns=6)
+    (out / "bench.json").write_text(json.dumps(rows, indent=2))
+    print(f"contact sheet: {sheet}")
+
+
+if __name__ == "__main__":
+    main()
