@@ -19,16 +19,16 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from augment.contact_sheet import save_contact_sheet  # noqa: E402
-from augment.demo_data import make_demo_dataset  # noqa: E402
-from augment.generate_cmd import sheet_tiles  # noqa: E402
-from augment.imageio import read_image  # noqa: E402
-from augment.index import index_folder  # noqa: E402
-from augment.split import make_split  # noqa: E402
-from augment.synthesizer import DefectSynthesizer  # noqa: E402
+from augment.contact_sheet import save_contact_sheet
+from augment.demo_data import make_demo_dataset
+from augment.generate_cmd import sheet_tiles
+from augment.imageio import read_image
+from augment.index import index_folder
+from augment.split import make_split
+from augment.synthesizer import DefectSynthesizer
 
 
 def parse_args() -> argparse.Namespace:
