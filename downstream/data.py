@@ -42,10 +42,14 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A binary mask at (height, width); a pixel is defect where at least half of it was."""
+    """A binary mask at (height, width); a pixel is defect where any part of its footprint was.
+
+    Thin cracks one pixel wide would vanish under nearest-neighbour or majority rules when
+    shrinking; this keeps them, at the price of masks up to one target pixel thicker.
+    """
     h, w = size
     soft = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    return (soft >= 0.5).astype(np.uint8) | (cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST) > 0)
+    return (soft > 1e-6).astype(np.uint8)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
