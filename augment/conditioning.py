@@ -2,8 +2,8 @@
 
 ``encode_prompt`` turns prompts into the UNet's conditioning and ``predict_noise`` runs the UNet
 on (noisy latents, mask, masked latents). The embedded default and SD 1.5 / 2 need only the text
-encoder's hidden states; SDXL adds pooled text embeddings and time ids (``added``), which a later
-backbone fills in here without touching training or sampling. ``to_model_space`` /
+encoder's hidden states; SDXL adds pooled text embeddings and time ids (``added``, from ``_encode_sdxl``),
+so training and sampling never branch on the family. ``to_model_space`` /
 ``to_pixels`` move between pixels in [-1, 1] and the space the UNet denoises (identity without a VAE).
 """
 
@@ -49,10 +49,50 @@ def tokenize(tokenizer: Any, prompts: Sequence[str]) -> torch.Tensor:
     ).input_ids
 
 
-def encode_prompt(backbone: Backbone, prompts: Sequence[str]) -> Conditioning:
-    """Text-encoder hidden states for ``prompts`` (gradients flow when the encoder trains)."""
+def encode_prompt(
+    backbone: Backbone, prompts: Sequence[str], size: tuple[int, int] | None = None
+) -> Conditioning:
+    """Text-encoder hidden states for ``prompts`` (gradients flow when the encoder trains).
+
+    SDXL backbones also get ``added`` (pooled text embeddings and time ids for image ``size``,
+    by default the UNet's native size).
+    """
+    if backbone.text_encoder_2 is not None:
+        return _encode_sdxl(backbone, prompts, size)
     ids = tokenize(backbone.tokenizer, prompts).to(backbone.device)
     return Conditioning(backbone.text_encoder(ids)[0])
+
+
+AESTHETIC_SCORE = 6.0
+
+
+def sdxl_time_ids(backbone: Backbone, size: tuple[int, int] | None, batch: int) -> torch.Tensor:
+    """SDXL micro-conditioning: (original h, w, crop top, left, target h, w), or for the refiner
+    (original h, w, crop top, left, aesthetic score); no crop, original = target."""
+    if size is None:
+        side = int(backbone.unet.config.sample_size) * backbone.vae_scale
+        size = (side, side)
+    h, w = size
+    values = [h, w, 0, 0, AESTHETIC_SCORE] if backbone.text_encoder is None else [h, w, 0, 0, h, w]
+    return torch.tensor([values] * batch, dtype=torch.float32, device=backbone.device)
+
+
+def _encode_sdxl(backbone: Backbone, prompts: Sequence[str], size: tuple[int, int] | None) -> Conditioning:
+    """Both encoders' penultimate hidden states, concatenated, plus the second's pooled projection
+    (the refiner has only the second encoder), as diffusers' SDXL pipelines encode prompts."""
+    hidden = []
+    if backbone.text_encoder is not None:
+        ids = tokenize(backbone.tokenizer, prompts).to(backbone.device)
+        hidden.append(backbone.text_encoder(ids, output_hidden_states=True).hidden_states[-2])
+    ids_2 = tokenize(backbone.tokenizer_2, prompts).to(backbone.device)
+    second = backbone.text_encoder_2(ids_2, output_hidden_states=True)
+    hidden.append(second.hidden_states[-2])
+    dtype = backbone.unet.dtype
+    added = {
+        "text_embeds": second.text_embeds.to(dtype),
+        "time_ids": sdxl_time_ids(backbone, size, len(prompts)).to(dtype),
+    }
+    return Conditioning(torch.cat(hidden, dim=-1).to(dtype), added)
 
 
 def to_model_space(backbone: Backbone, pixels: torch.Tensor) -> torch.Tensor:
