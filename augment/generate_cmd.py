@@ -50,16 +50,17 @@ def sheet_tiles(pairs: list[SyntheticPair], sources: dict[str, np.ndarray]) -> l
     return tiles
 
 
-def _sources(args: argparse.Namespace, product: str | None) -> tuple[list[np.ndarray] | None, list[str]]:
+def _sources(args: argparse.Namespace, product: str | None) -> list[Path] | None:
+    """Defect-free image paths of ``--data`` (None: the images the model was fitted with)."""
     if not args.data:
-        return None, []
+        return None
     from augment.index import index_folder
 
     index = index_folder(args.data, product=product if product else None)
-    goods = sorted((s for s in index.samples if s.is_good), key=lambda s: str(s.image))[:64]
+    goods = sorted((s.image for s in index.samples if s.is_good), key=str)[:64]
     if not goods:
         raise ValueError(f"{args.data} has no defect-free images of {product!r} to paint on.")
-    return [read_image(s.image) for s in goods], [str(s.image) for s in goods]
+    return goods
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_flush_denormal(True)
     synth = DefectSynthesizer.from_pretrained(args.model)
-    images, names = _sources(args, synth.product)
+    images = _sources(args, synth.product)
     out = Path(args.out)
     rng = np.random.default_rng(args.seed)
     all_pairs: list[SyntheticPair] = []
@@ -85,8 +86,6 @@ def run(args: argparse.Namespace) -> int:
             quality_filter=not args.no_quality_filter,
         )
         for k, pair in enumerate(pairs):
-            if images is not None:
-                pair.record["source_image"] = names[int(pair.record["source_image"][6:-1])]
             write_pair(out, pair, f"synth_{defect}_{k:04d}", synth.product or "product", defect)
         print(f"{defect}: {len(pairs)} pairs, quality filter {json.dumps(synth.last_report)}")
         all_pairs += pairs

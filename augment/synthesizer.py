@@ -193,11 +193,12 @@ class DefectSynthesizer:
         return defect
 
     def _sources(
-        self, images: Sequence[np.ndarray] | np.ndarray | None
+        self, images: Sequence[np.ndarray | str | Path] | np.ndarray | None
     ) -> tuple[list[np.ndarray], list[str]]:
         if images is not None:
-            items = check_images(images)
-            return items, [f"array[{i}]" for i in range(len(items))]
+            listed = [images] if isinstance(images, (np.ndarray, str, Path)) else list(images)
+            names = [str(x) if isinstance(x, (str, Path)) else f"array[{i}]" for i, x in enumerate(listed)]
+            return check_images([read_image(x) if isinstance(x, (str, Path)) else x for x in listed]), names
         paths = self.config["good_images"]
         missing = [p for p in paths if not Path(p).is_file()]
         if not paths or missing:
@@ -211,7 +212,7 @@ class DefectSynthesizer:
         self,
         n: int,
         defect: str | None = None,
-        images: Sequence[np.ndarray] | np.ndarray | None = None,
+        images: Sequence[np.ndarray | str | Path] | np.ndarray | None = None,
         masks: Sequence[np.ndarray] | np.ndarray | None = None,
         strength: float = 1.0,
         guidance: float = 3.0,
@@ -225,6 +226,7 @@ class DefectSynthesizer:
     ) -> list[SyntheticPair]:
         """``n`` image + mask pairs with ``defect`` painted into defect-free images.
 
+        ``images``: arrays or image paths (default: the defect-free images seen by ``fit``).
         ``masks=None`` samples masks from ``mask_source`` ('real': the fitted shots' masks moved,
         scaled, rotated and deformed on the object; 'procedural:blob|scratch|crack'). The returned
         mask is the region that visibly changed. Rejected samples are counted in ``last_report``.

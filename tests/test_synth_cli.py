@@ -41,12 +41,15 @@ def test_fit_then_generate_writes_bank_and_sheet(tiny_pills: Path, tmp_path: Pat
                 "--sample-steps",
                 "2",
                 "--no-quality-filter",
+                "--data",
+                str(tiny_pills),
             ]
         )
         == 0
     )
     records = read_manifest(bank)
     assert [r["defect"] for r in records] == ["spot", "spot"]
+    assert all(Path(r["source_image"]).is_relative_to(tiny_pills) for r in records)
     assert all(Path(r["source_image"]).is_file() for r in records)
     assert (bank / "contact_sheet.png").is_file()
 
