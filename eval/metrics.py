@@ -15,10 +15,7 @@ by the caller. Formulas follow the reference implementations so numbers are comp
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import scipy.linalg
 from scipy.special import log_softmax, logsumexp
 
 # Metric groups a report can ask for (``prc``: precision + recall; ``masks``: mask-area statistics).
@@ -52,19 +49,25 @@ def gaussian_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
-def frechet_distance(
-    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
-) -> float:
-    """``|mu1 - mu2|² + tr(S1 + S2 - 2 sqrt(S1 S2))``; adds ``eps`` to the diagonals if sqrtm fails."""
+def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a positive semi-definite matrix (tiny negative eigenvalues clipped)."""
+    w, v = np.linalg.eigh((sigma + sigma.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """``|mu1 - mu2|² + tr(S1 + S2 - 2 sqrt(S1 S2))``.
+
+    ``tr sqrt(S1 S2)`` is computed as the sum of square roots of the eigenvalues of the symmetric
+    ``sqrt(S1) S2 sqrt(S1)`` (same spectrum as ``S1 S2``): exact for singular covariances, and several
+    times faster than ``scipy.linalg.sqrtm`` at 2048 dimensions. It matches clean-fid's
+    ``frechet_distance`` (tested).
+    """
     diff = mu1 - mu2
-    with warnings.catch_warnings():  # singular covariances are the rule at small N (see the FID bias note)
-        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-        if not np.isfinite(covmean).all():
-            offset = np.eye(sigma1.shape[0]) * eps
-            covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    covmean = np.real(covmean)
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+    root = _psd_sqrt(sigma1)
+    eig = np.linalg.eigvalsh(root @ sigma2 @ root)
+    tr_covmean = np.sqrt(np.clip(eig, 0.0, None)).sum()
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
 
 
 def fid(real: np.ndarray, fake: np.ndarray) -> float:
