@@ -1,0 +1,133 @@
+"""End to end on tiny pills: the benchmark runs every arm and writes reports that parse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from augment.cli import main
+from augment.index import index_folder, load_sample_arrays
+from augment.pairs import write_pair
+from augment.split import make_split
+from downstream.arms import copy_paste_pairs
+from downstream.protocol import BenchmarkConfig, run_benchmark
+from downstream.report import METRICS, summarise, write_report
+
+TINY = {
+    "encoder": "tu-resnet10t",
+    "encoder_depth": 3,
+    "decoder_channels": (16, 8, 8),
+    "resolution": 64,
+    "batch_size": 4,
+    "progress": False,
+    "previews": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def report(tiny_pills: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict[str, Path]]:
+    split = make_split(index_folder(tiny_pills))
+    bank = tmp_path_factory.mktemp("bank")
+    shots = [(*load_sample_arrays(s), s.defect) for s in split.shots]
+    goods = [load_sample_arrays(s)[0] for s in split.good_train]
+    for k, pair in enumerate(copy_paste_pairs(shots, goods, {d: 4 for d in split.shots_by_defect()}, seed=9)):
+        write_pair(bank, pair, f"s{k}", "pill", pair.record["defect"])
+    config = BenchmarkConfig(arms=("real", "synthetic", "copy-paste"), seeds=(0, 1), steps=2, **TINY)
+    result = run_benchmark(split, config, synthetic=bank)
+    return result, write_report(result, tmp_path_factory.mktemp("report"))
+
+
+def test_every_arm_and_seed_is_run(report) -> None:
+    result, _ = report
+    assert sorted((r["arm"], r["seed"]) for r in result["runs"]) == sorted(
+        (a, s) for a in ("real", "synthetic", "copy-paste") for s in (0, 1)
+    )
+
+
+def test_json_parses_and_records_provenance(report) -> None:
+    _, paths = report
+    data = json.loads(paths["json"].read_text())
+    assert data["synthetic_source"]["kind"] == "bank"
+    assert data["split"]["shots"] > 0
+    assert data["config"]["steps"] == 2
+    assert "torch" in data["versions"]
+    assert set(data["summary"]["all"]["synthetic"]["pixel_ap"]) >= {"mean", "std", "delta_mean"}
+
+
+def test_markdown_has_a_row_per_arm(report) -> None:
+    _, paths = report
+    text = paths["markdown"].read_text()
+    for arm in ("real", "synthetic", "copy-paste"):
+        assert f"| {arm} |" in text
+
+
+@pytest.mark.parametrize("name", ["bars", "predictions"])
+def test_pngs_are_images(report, name: str) -> None:
+    _, paths = report
+    with Image.open(paths[name]) as im:
+        assert im.size[0] > 100
+
+
+def test_deltas_are_paired_by_seed() -> None:
+    runs = [
+        {"arm": arm, "seed": s, "metrics": {"all": dict.fromkeys(METRICS, base + s)}}
+        for arm, base in (("real", 0.1), ("copy-paste", 0.3))
+        for s in (0, 1, 2)
+    ]
+    entry = summarise(runs)["all"]["copy-paste"]["pixel_ap"]
+    assert entry["delta_mean"] == pytest.approx(0.2)
+    assert entry["delta_std"] == pytest.approx(0.0)
+    assert entry["std"] == pytest.approx(1.0)
+
+
+def test_cli_writes_the_report(tiny_pills: Path, tmp_path: Path) -> None:
+    code = main(
+        [
+            "benchmark",
+            "--data",
+            str(tiny_pills),
+            "--arms",
+            "real",
+            "--seeds",
+            "1",
+            "--steps",
+            "1",
+            "--resolution",
+            "64",
+            "--encoder",
+            "tu-resnet10t",
+            "--encoder-depth",
+            "3",
+            "--decoder-channels",
+            "16,8,8",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    assert json.loads((tmp_path / "results.json").read_text())["arms"] == ["real"]
+    assert (tmp_path / "split.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"seeds": (1, 1)}, "seeds must be distinct"),
+        ({"crop": 40}, "multiple of 32"),
+        ({"synthetic_ratio": 0}, "synthetic_ratio"),
+        ({"decoder_channels": (8, 8)}, "one width per encoder stage"),
+    ],
+)
+def test_bad_config_is_refused(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        BenchmarkConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_split_without_test_defects_is_refused(tiny_pills: Path) -> None:
+    split = make_split(index_folder(tiny_pills))
+    split.test_defects = []
+    with pytest.raises(ValueError, match="test defects"):
+        run_benchmark(split, BenchmarkConfig(seeds=(0,), steps=1, **TINY))
