@@ -68,6 +68,12 @@ def step_evaluate(state: DemoState) -> None:
     evaluate_step(state)
 
 
+def step_benchmark(state: DemoState) -> None:
+    from downstream.demo_step import step_benchmark as benchmark_step  # torch + smp only when the step runs
+
+    benchmark_step(state)
+
+
 STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("build demo dataset", step_data),
     ("index and split", step_index),
@@ -75,6 +81,7 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("fit", step_fit),
     ("generate", step_generate),
     ("evaluate", step_evaluate),
+    ("benchmark", step_benchmark),
 ]
 
 
