@@ -29,7 +29,7 @@ from augment.backbone import Backbone
 from augment.conditioning import encode_prompt, model_mask, predict_noise, to_model_space, tokenize
 from augment.crops import Box, jittered_box, resize_image, resize_mask
 from augment.losses import attention_weight, masked_diffusion_loss
-from augment.tokens import placeholder, prompt_for, train_only_rows
+from augment.tokens import add_placeholder_tokens, placeholder, prompt_for, train_only_rows
 
 logger = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -62,6 +62,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 100
     attention_loss: bool = True
+    lora: dict = field(default_factory=dict)  # LoraSettings arguments for pretrained backbones
     extra: dict = field(default_factory=dict)
 
 
@@ -118,21 +119,34 @@ def sample_batch(data: TrainData, cfg: TrainConfig, rng: np.random.Generator) ->
     return Batch(pixels.contiguous(), mask, prompts, defects)
 
 
-def prepare_trainable(backbone: Backbone, token_ids: Sequence[int]) -> list[dict]:
+def prepare_trainable(backbone: Backbone, token_ids: Sequence[int], lora: dict | None = None) -> list[dict]:
     """Choose what trains, in one place: optimizer parameter groups (lr set by the caller).
 
-    Embedded default: the whole UNet plus the placeholder-token embedding rows. Other backbones
-    plug their choice in here (e.g. LoRA parameters plus the token rows).
+    Embedded default: the whole UNet plus the placeholder-token embedding rows. Pretrained
+    backbones: LoRA adapters (``augment.lora``, settings from ``lora``) plus the token rows of
+    every text encoder (SDXL: the tokens are added to the second one here too).
     """
-    rows = train_only_rows(backbone.text_encoder, token_ids)
-    backbone.unet.requires_grad_(True)
+    if backbone.text_encoder is None:
+        raise ValueError("this backbone has no first text encoder (an SDXL refiner): fit the base model.")
+    rows = [train_only_rows(backbone.text_encoder, token_ids)]
+    if backbone.family == "embedded":
+        backbone.unet.requires_grad_(True)
+        adapted = [p for p in backbone.unet.parameters() if p.requires_grad]
+    else:
+        from augment.lora import LoraSettings, add_lora, lora_parameters
+
+        modules = (backbone.unet, backbone.text_encoder, backbone.text_encoder_2)
+        if getattr(backbone.unet, "peft_config", None):
+            adapted = [p for m in modules if m is not None for p in lora_parameters(m)]
+        else:
+            adapted = add_lora(backbone, LoraSettings(**(lora or {})))
+        if backbone.text_encoder_2 is not None:
+            names = [t[1:-1] for t in backbone.tokenizer.convert_ids_to_tokens(list(token_ids))]
+            ids_2 = add_placeholder_tokens(backbone.tokenizer_2, backbone.text_encoder_2, names)
+            rows.append(train_only_rows(backbone.text_encoder_2, ids_2))
     return [
-        {
-            "params": [p for p in backbone.unet.parameters() if p.requires_grad],
-            "name": "unet",
-            "weight_decay": 1e-2,
-        },
-        {"params": [rows], "name": "tokens", "weight_decay": 0.0},
+        {"params": adapted, "name": "unet", "weight_decay": 1e-2},
+        {"params": rows, "name": "tokens", "weight_decay": 0.0},
     ]
 
 
@@ -197,6 +211,7 @@ def _state(
         "step": step,
         "unet": backbone.unet.state_dict(),
         "text_encoder": backbone.text_encoder.state_dict(),
+        "text_encoder_2": None if backbone.text_encoder_2 is None else backbone.text_encoder_2.state_dict(),
         "optimizer": opt.state_dict(),
         "numpy_rng": rng.bit_generator.state,
         "torch_rng": gen.get_state(),
@@ -211,6 +226,8 @@ def _restore(
     state = torch.load(path, map_location="cpu", weights_only=False)
     backbone.unet.load_state_dict(state["unet"])
     backbone.text_encoder.load_state_dict(state["text_encoder"])
+    if state.get("text_encoder_2") is not None:
+        backbone.text_encoder_2.load_state_dict(state["text_encoder_2"])
     opt.load_state_dict(state["optimizer"])
     rng.bit_generator.state = state["numpy_rng"]
     gen.set_state(state["torch_rng"])
@@ -234,7 +251,7 @@ def train(
             "checkpoint folder first, or drop resume."
         )
     torch.set_flush_denormal(True)
-    groups = prepare_trainable(backbone, token_ids)
+    groups = prepare_trainable(backbone, token_ids, cfg.lora)
     base_lr = {"unet": cfg.lr, "tokens": cfg.token_lr}
     opt = torch.optim.AdamW(groups, lr=cfg.lr)
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
