@@ -98,12 +98,14 @@ def add_lora(backbone: Backbone, settings: LoraSettings | None = None) -> list[t
             raise ValueError(f"the {name} already has a LoRA adapter; add_lora once per model")
         targets = settings.target_modules if name == "unet" else settings.text_target_modules
         module.requires_grad_(False)
+        training = module.training
         try:
             module.add_adapter(settings.peft_config(targets))
         except ValueError as exc:
             raise ValueError(
                 f"could not add LoRA to the {name} with target modules {list(targets)}: {exc}"
             ) from exc
+        module.train(training)  # peft creates the LoRA layers in training mode (dropout on)
     return [p for module in modules.values() for p in lora_parameters(module)]
 
 

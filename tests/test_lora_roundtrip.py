@@ -28,10 +28,11 @@ from augment.lora import (
     save_textual_inversion,
 )
 from augment.pretrained import load_backbone
+from augment.synthesizer import DefectSynthesizer
 from tests.tiny_components import Kind, add_test_tokens, saved_tiny_pipeline
 
-TOKENS = ["<pill>", "<scratch>"]
-PROMPT = "a photo of a <pill> with a <scratch>"
+TOKENS = ["<pill>", "<spot>"]
+PROMPT = "a photo of a <pill> with a <spot>"
 PIPELINES = {
     "sd": StableDiffusionPipeline,
     "sd-inpaint": StableDiffusionInpaintPipeline,
@@ -39,47 +40,6 @@ PIPELINES = {
     "sdxl-inpaint": StableDiffusionXLInpaintPipeline,
 }
 SIZE = 16
-
-
-def _encode(backbone: Backbone, prompt: str) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
-    def ids(tokenizer: Any) -> torch.Tensor:
-        return tokenizer(
-            prompt,
-            padding="max_length",
-            max_length=tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        ).input_ids
-
-    if backbone.family == "sd":
-        return backbone.text_encoder(ids(backbone.tokenizer))[0], None
-    first = backbone.text_encoder(ids(backbone.tokenizer), output_hidden_states=True)
-    second = backbone.text_encoder_2(ids(backbone.tokenizer_2), output_hidden_states=True)
-    context = torch.cat([first.hidden_states[-2], second.hidden_states[-2]], dim=-1)
-    time_ids = torch.tensor([[SIZE, SIZE, 0, 0, SIZE, SIZE]], dtype=context.dtype)
-    return context, {"text_embeds": second.text_embeds, "time_ids": time_ids}
-
-
-def _fit_two_steps(backbone: Backbone, params: list[torch.nn.Parameter]) -> None:
-    """Two noise-prediction steps on random latents: enough to move LoRA and token rows off their init."""
-    generator = torch.Generator().manual_seed(0)
-    optimizer = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.0)
-    backbone.unet.train()
-    for _ in range(2):
-        latents = torch.randn(1, 4, SIZE // 2, SIZE // 2, generator=generator)
-        noise = torch.randn(latents.shape, generator=generator)
-        sample = backbone.scheduler.add_noise(latents, noise, torch.tensor([500]))
-        if backbone.is_inpainting:
-            sample = torch.cat([sample, torch.ones_like(sample[:, :1]), latents], dim=1)
-        context, added = _encode(backbone, PROMPT)
-        pred = backbone.unet(sample, 500, context, added_cond_kwargs=added).sample
-        loss = torch.nn.functional.mse_loss(pred, noise)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    for module in (backbone.unet, backbone.text_encoder, backbone.text_encoder_2):
-        if module is not None:
-            module.eval()
 
 
 def _generate(pipe: Any, inpaint: bool) -> np.ndarray:
@@ -116,29 +76,17 @@ def _in_memory_pipeline(backbone: Backbone, cls: type) -> Any:
     return cls(**parts)
 
 
-def _token_rows(backbone: Backbone) -> list[torch.nn.Parameter]:
-    """Embedding matrices whose gradient is kept only on the new tokens' rows (textual inversion)."""
-    weights = []
-    for encoder in (backbone.text_encoder, backbone.text_encoder_2):
-        if encoder is None:
-            continue
-        weight = encoder.get_input_embeddings().weight
-        keep = torch.zeros(weight.shape[0], 1)
-        keep[-len(TOKENS) :] = 1.0
-        weight.requires_grad_(True)
-        weight.register_hook(lambda grad, keep=keep: grad * keep)
-        weights.append(weight)
-    return weights
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(PIPELINES))
-def test_saved_adapters_reload_into_stock_pipeline(kind: Kind, tmp_path: Path) -> None:
+def test_saved_adapters_reload_into_stock_pipeline(kind: Kind, tiny_pills: Path, tmp_path: Path) -> None:
+    """DefectSynthesizer.fit (LoRA + token rows) for 2 steps, then the files give a stock pipeline
+    the same images as the in-memory model."""
     torch.manual_seed(0)
-    backbone = load_backbone(str(saved_tiny_pipeline(kind)))
-    add_test_tokens(backbone, TOKENS)
-    params = add_lora(backbone, LoraSettings(rank=4, alpha=8, dropout=0.1, text_encoder=True))
-    _fit_two_steps(backbone, params + _token_rows(backbone))
+    synth = DefectSynthesizer(backbone=load_backbone(str(saved_tiny_pipeline(kind))), resolution=SIZE)
+    add_lora(synth.backbone, LoraSettings(rank=4, alpha=8, text_encoder=True))  # fit trains these
+    synth.fit(tiny_pills, defects=["spot"], steps=2, batch_size=1, progress=False)
+    backbone = synth.backbone
+    assert all("lora" in n for n, p in backbone.unet.named_parameters() if p.requires_grad)
     expected = _generate(_in_memory_pipeline(backbone, PIPELINES[kind]), backbone.is_inpainting)
 
     save_lora(backbone, tmp_path / "lora")
@@ -176,8 +124,8 @@ def test_textual_inversion_file_holds_one_token(tmp_path: Path) -> None:
     add_test_tokens(backbone, TOKENS)
     paths = save_textual_inversion(backbone, TOKENS, tmp_path)
     content = load_file(str(paths[1]))
-    assert list(content) == ["<scratch>"]
-    assert content["<scratch>"].shape == (backbone.text_encoder.config.hidden_size,)
+    assert list(content) == ["<spot>"]
+    assert content["<spot>"].shape == (backbone.text_encoder.config.hidden_size,)
 
 
 @pytest.mark.parametrize(
