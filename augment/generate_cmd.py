@@ -35,6 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mask-source", default="real", help="'real' or 'procedural:blob|scratch|crack'")
     parser.add_argument("--no-quality-filter", action="store_true", help="keep every sample")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--mode",
+        choices=("inpaint", "text2img"),
+        default="inpaint",
+        help="inpaint defect-free images (default) or generate whole images with cross-attention masks",
+    )
+    parser.add_argument(
+        "--w-product", type=float, default=None, help="text2img product guidance (default: --guidance)"
+    )
 
 
 def sheet_tiles(pairs: list[SyntheticPair], sources: dict[str, np.ndarray]) -> list:
@@ -84,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
             generator=rng,
             mask_source=args.mask_source,
             quality_filter=not args.no_quality_filter,
+            mode=args.mode,
+            w_product=args.w_product,
         )
         for k, pair in enumerate(pairs):
             write_pair(out, pair, f"synth_{defect}_{k:04d}", synth.product or "product", defect)

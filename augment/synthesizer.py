@@ -223,8 +223,14 @@ class DefectSynthesizer:
         max_attempts: int | None = None,
         product: str | None = None,
         progress: bool = True,
+        mode: str = "inpaint",
+        w_product: float | None = None,
     ) -> list[SyntheticPair]:
         """``n`` image + mask pairs with ``defect`` painted into defect-free images.
+
+        ``mode="text2img"`` instead generates whole images from the prompt under double-free
+        guidance (product scale ``w_product``, default ``guidance``; defect scale
+        ``guidance * strength``) with masks from the defect token's cross-attention.
 
         ``images``: arrays or image paths (default: the defect-free images seen by ``fit``).
         ``masks=None`` samples masks from ``mask_source`` ('real': the fitted shots' masks moved,
@@ -243,6 +249,11 @@ class DefectSynthesizer:
                 f"fit one on {product!r} first."
             )
         defect = self._check_defect(defect)
+        if mode not in ("inpaint", "text2img"):
+            raise ValueError(f"mode must be 'inpaint' or 'text2img', got {mode!r}.")
+        if mode == "text2img":
+            w_p = guidance if w_product is None else w_product
+            return self._text2img(int(n), defect, steps, w_p, guidance * strength, generator, max_attempts)
         sources, names = self._sources(images)
         given = check_masks(masks, sources) if masks is not None else None
         sampler = MaskSampler(parse_mask_source(mask_source), None)
@@ -268,6 +279,36 @@ class DefectSynthesizer:
             max_attempts or 4 * n + 4,
             progress,
         )
+
+    def _text2img(
+        self,
+        n: int,
+        defect: str,
+        steps: int,
+        w_product: float,
+        w_defect: float,
+        generator: SeedSource,
+        max_attempts: int | None,
+    ) -> list[SyntheticPair]:
+        """Whole-image pairs (``augment.text2img``); a pair whose attention mask is empty is redrawn."""
+        from augment.text2img import Text2ImgConfig, text_to_image
+
+        cfg = Text2ImgConfig(steps, self.config["resolution"], w_product, w_defect)
+        seeds, fingerprint, pairs, attempts = seed_stream(generator), self.fingerprint(), [], 0
+        while len(pairs) < n and attempts < (max_attempts or 4 * n + 4):
+            attempts += 1
+            seed = int(seeds.integers(0, 2**31 - 1))
+            pair = text_to_image(self.backbone, self.product, defect, 1, cfg, seed)[0]
+            if pair.mask.any():
+                pair.record["model_fingerprint"] = fingerprint
+                pairs.append(pair)
+        self.last_report = {"accepted": len(pairs), "rejected": attempts - len(pairs), "attempts": attempts}
+        if len(pairs) < n:
+            raise RuntimeError(
+                f"only {len(pairs)} of {n} text2img {defect} pairs had a non-empty attention mask in "
+                f"{attempts} attempts; fit longer or raise the guidance."
+            )
+        return pairs
 
     def _generate_loop(
         self,
