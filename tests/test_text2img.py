@@ -56,3 +56,23 @@ def test_unfitted_defect_token_is_reported(fitted: DefectSynthesizer) -> None:
 def test_bad_config_raises(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Text2ImgConfig(**kwargs)
+
+
+def test_generate_mode_text2img_through_the_cli(fitted: DefectSynthesizer, tmp_path: Path) -> None:
+    from augment.cli import main
+    from augment.pairs import iter_bank, read_manifest
+
+    fitted.save_pretrained(tmp_path / "model")
+    argv = ["generate", "--model", str(tmp_path / "model"), "--n", "2", "--out", str(tmp_path / "bank"),
+            "--mode", "text2img", "--sample-steps", "3", "--seed", "1"]  # fmt: skip
+    assert main(argv) == 0
+    records = read_manifest(tmp_path / "bank")
+    assert [r["mask_source"] for r in records] == ["cross-attention"] * 2
+    masks = [p.mask for p in iter_bank(tmp_path / "bank")]
+    assert all(0 < m.sum() < m.size for m in masks)
+    assert (tmp_path / "bank" / "contact_sheet.png").is_file()
+
+
+def test_unknown_generate_mode_is_rejected(fitted: DefectSynthesizer) -> None:
+    with pytest.raises(ValueError, match="mode must be 'inpaint' or 'text2img'"):
+        fitted.generate(1, defect="spot", mode="img2img", progress=False)
