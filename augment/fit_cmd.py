@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--backbone",
+        default=None,
+        help="diffusers checkpoint (hub id or local folder: SD 1.5/2.x, SDXL, inpainting) to fine-tune "
+        "with LoRA + textual inversion (default: the embedded model trained from scratch)",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
 
@@ -39,7 +45,12 @@ def run(args: argparse.Namespace) -> int:
     torch.set_flush_denormal(True)
     index = index_folder(args.data, defects=args.defects, product=args.product)
     split = make_split(index, shots=args.shots, seed=args.seed)
-    synth = DefectSynthesizer(resolution=args.resolution, seed=args.seed)
+    backbone = None
+    if args.backbone:
+        from augment.pretrained import load_backbone
+
+        backbone = load_backbone(args.backbone)
+    synth = DefectSynthesizer(backbone=backbone, resolution=args.resolution, seed=args.seed)
     t0 = time.perf_counter()
     losses = synth.fit(
         split,

@@ -3,7 +3,9 @@
 The layout follows diffusers pipelines: each component (``unet/``, ``text_encoder/``,
 ``tokenizer/``, ``scheduler/`` and, when present, ``vae/``, ``text_encoder_2/``, ``tokenizer_2/``)
 is written with its own ``save_pretrained`` (weights as safetensors) and named in config.json by
-library and class, so loading needs no knowledge of how the backbone was built.
+library and class, so loading needs no knowledge of how the backbone was built. A LoRA-adapted
+pretrained backbone saves its base weights there and its adapters under ``lora/``
+(``augment.lora``), since an adapted model's own ``save_pretrained`` does not reload.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from safetensors.torch import load_file, save_file
 
 from augment.backbone import Backbone
 from augment.imageio import DataError
+from augment.lora import has_lora, load_lora, save_base_model, save_lora
 
 CONFIG = "config.json"
 SHOTS = "shots.safetensors"
+LORA = "lora"  # adapters of a pretrained backbone, diffusers format (stock load_lora_weights reads it)
 COMPONENTS = ("unet", "text_encoder", "tokenizer", "scheduler", "vae", "text_encoder_2", "tokenizer_2")
 Shots = dict[str, list[tuple[np.ndarray, np.ndarray]]]
 
@@ -42,7 +46,10 @@ def save_folder(
     for name in COMPONENTS:
         component = getattr(backbone, name)
         if component is not None:
-            component.save_pretrained(path / name)
+            if has_lora(component):
+                save_base_model(component, path / name)
+            else:
+                component.save_pretrained(path / name)
             specs[name] = [type(component).__module__.split(".")[0], type(component).__name__]
     tensors = {
         f"{d}/{i}/{kind}": torch.from_numpy(np.ascontiguousarray(arr))
@@ -51,6 +58,8 @@ def save_folder(
         for kind, arr in zip(("image", "mask"), pair, strict=True)
     }
     save_file(tensors or {"empty": torch.zeros(1)}, path / SHOTS)
+    if has_lora(backbone.unet):
+        save_lora(backbone, path / LORA)
     tmp = path / f".{CONFIG}.tmp"
     tmp.write_text(json.dumps({"_class_name": class_name, **config, "components": specs}, indent=2))
     tmp.replace(path / CONFIG)
@@ -80,6 +89,8 @@ def load_folder(path: str | Path, class_name: str) -> tuple[dict[str, Any], Back
     config = read_config(path, class_name)
     parts = {name: _load_component(path / name, spec) for name, spec in config["components"].items()}
     backbone = Backbone(**parts, family=config["family"], source=config["source"])
+    if (path / LORA).is_dir():
+        load_lora(backbone, path / LORA)
     return config, backbone, read_shots(path / SHOTS)
 
 
