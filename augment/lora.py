@@ -25,6 +25,9 @@ __all__ = [
     "LORA_WEIGHT_NAME",
     "LoraSettings",
     "add_lora",
+    "has_lora",
+    "load_lora",
+    "save_base_model",
     "load_textual_inversion_into",
     "lora_parameters",
     "save_lora",
@@ -151,6 +154,52 @@ def save_lora(backbone: Backbone, folder: str | Path) -> Path:
     folder = Path(folder)
     pipeline.save_lora_weights(folder, weight_name=LORA_WEIGHT_NAME, **kwargs)
     return folder / LORA_WEIGHT_NAME
+
+
+def has_lora(module: Any) -> bool:
+    """Whether ``module`` carries a peft adapter."""
+    return bool(getattr(module, "peft_config", None))
+
+
+def save_base_model(module: Any, folder: str | Path) -> None:
+    """Save a LoRA-adapted model WITHOUT its adapters, in its library's own layout.
+
+    ``save_pretrained`` of an adapted model writes ``base_layer``/``lora_`` keys that a plain
+    ``from_pretrained`` cannot read back (the weights silently come back random): the adapters go
+    to ``save_lora`` instead, this writes only the base weights under their plain names.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {
+        key.replace(".base_layer.", "."): value.detach().contiguous()
+        for key, value in module.state_dict().items()
+        if "lora_" not in key
+    }
+    if hasattr(module, "save_config"):  # diffusers model
+        module.save_config(folder)
+        save_file(state, str(folder / "diffusion_pytorch_model.safetensors"))
+    else:  # transformers model
+        module.config.save_pretrained(folder)
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+
+def load_lora(backbone: Backbone, folder: str | Path) -> None:
+    """Put the adapters written by ``save_lora`` back on the backbone's models (adapter "default")."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    pipeline = StableDiffusionXLPipeline if backbone.family == "sdxl" else StableDiffusionPipeline
+    folder = Path(folder)
+    if not (folder / LORA_WEIGHT_NAME).is_file():
+        raise FileNotFoundError(f"no {LORA_WEIGHT_NAME} in {folder}; write it with save_lora(backbone, folder)")
+    state, alphas, metadata = pipeline.lora_state_dict(
+        str(folder), weight_name=LORA_WEIGHT_NAME, return_lora_metadata=True
+    )
+    pipeline.load_lora_into_unet(state, alphas, backbone.unet, adapter_name="default", metadata=metadata)
+    for name, module in _text_encoders(backbone).items():
+        if any(key.startswith(f"{name}.") for key in state):
+            pipeline.load_lora_into_text_encoder(
+                state, alphas, module, prefix=name, adapter_name="default", metadata=metadata
+            )
 
 
 def _embedding_rows(text_encoder: Any, tokenizer: Any, tokens: Sequence[str]) -> torch.Tensor:
