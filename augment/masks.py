@@ -46,24 +46,30 @@ def _border_distance(image: np.ndarray) -> np.ndarray:
     if data.ndim == 2:
         data = data[..., None]
     border = np.concatenate([data[0], data[-1], data[:, 0], data[:, -1]], axis=0)
-    dist = np.linalg.norm(data - np.median(border, axis=0), axis=2)
+    diff = data - np.median(border, axis=0).astype(np.float32)
+    dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))  # norm over channels; np.linalg.norm is slower
     sigma = max(1.0, min(image.shape[:2]) / 64)
     return cv2.GaussianBlur(dist, (0, 0), sigma)
 
 
 def _otsu(values: np.ndarray) -> tuple[float, float]:
-    """Otsu threshold of a float map and its separability in [0, 1]."""
+    """Otsu threshold of a float map and its separability in [0, 1] (from the 256-bin histogram)."""
     span = float(values.max() - values.min())
     if span < 1e-6:
         return float(values.max()), 0.0
     scaled = ((values - values.min()) / span * 255).astype(np.uint8)
     level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    low, high = scaled[scaled <= level].astype(np.float64), scaled[scaled > level].astype(np.float64)
-    if low.size == 0 or high.size == 0:
+    hist = np.bincount(scaled.ravel(), minlength=256).astype(np.float64)
+    bins = np.arange(256, dtype=np.float64)
+    cut = int(level) + 1
+    n0, n1 = hist[:cut].sum(), hist[cut:].sum()
+    if n0 == 0 or n1 == 0:
         return float(values.max()), 0.0
-    w0, w1 = low.size / scaled.size, high.size / scaled.size
-    between = w0 * w1 * (low.mean() - high.mean()) ** 2
-    total = float(scaled.astype(np.float64).var())
+    m0, m1 = hist[:cut] @ bins[:cut] / n0, hist[cut:] @ bins[cut:] / n1
+    n = n0 + n1
+    between = n0 / n * n1 / n * (m0 - m1) ** 2
+    mean = hist @ bins / n
+    total = float(hist @ (bins - mean) ** 2 / n)
     return float(values.min() + level / 255 * span), between / total if total > 0 else 0.0
 
 

@@ -94,27 +94,36 @@ def _blend_feather(region: np.ndarray, patch: np.ndarray, alpha: np.ndarray) -> 
 
 
 def place_patch(
-    patch_mask: np.ndarray, foreground: np.ndarray, rng: np.random.Generator, tries: int = PLACE_TRIES
+    patch_mask: np.ndarray,
+    foreground: np.ndarray,
+    rng: np.random.Generator,
+    shape: tuple[int, int] | None = None,
+    tries: int = PLACE_TRIES,
 ) -> tuple[int, int] | None:
     """Top-left (y, x) of a random place where the patch box fits and every defect pixel is foreground.
 
     Rejection sampling: uniform positions are checked by indexing the foreground at the defect
     pixels (microseconds), which draws uniformly among the valid places, as the exhaustive
     `valid_offsets` does; only when `tries` draws all miss (a small or thin object) does the
-    exhaustive search run. None when nowhere fits.
+    exhaustive search run. `foreground` may be coarser than the image (`shape`, default: the
+    foreground's own): it is then read at scaled coordinates, as a nearest-neighbour upsampling
+    would. None when nowhere fits.
     """
     h, w = patch_mask.shape
-    fh, fw = foreground.shape
+    fh, fw = shape if shape is not None else foreground.shape
     if h > fh or w > fw:
         return None
+    sh, sw = foreground.shape
     ys, xs = np.nonzero(patch_mask)
     for _ in range(0, tries, PLACE_BATCH):
         y = rng.integers(0, fh - h + 1, PLACE_BATCH)
         x = rng.integers(0, fw - w + 1, PLACE_BATCH)
-        hit = foreground[y[:, None] + ys, x[:, None] + xs].all(axis=1)
+        hit = foreground[(y[:, None] + ys) * sh // fh, (x[:, None] + xs) * sw // fw].all(axis=1)
         if hit.any():
             k = int(np.argmax(hit))
             return int(y[k]), int(x[k])
+    if (sh, sw) != (fh, fw):
+        foreground = cv2.resize(foreground.astype(np.uint8), (fw, fh), interpolation=cv2.INTER_NEAREST) > 0
     offsets = valid_offsets(patch_mask, foreground)
     if len(offsets) == 0:
         return None
@@ -167,17 +176,17 @@ def paste_patch(
     """Paste an already cut defect patch (see `cut_defect`) into `target` on the bool `foreground`.
 
     The fast core of `paste_defect` for callers that cut their patches once (a bank in a data
-    loader); `strength` in [0, 1] scales the blend weights (1: the defect at full strength).
-    Only the patch box is touched: no full-image float arrays.
+    loader). `foreground` may be coarser than `target` (see `place_patch`); `strength` in [0, 1]
+    scales the blend weights (1: the defect at full strength). Only the patch box is touched: no
+    full-image float arrays.
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must lie in [0, 1], got {strength}.")
     patch, patch_mask, area = transform_patch(patch, patch_mask, rng, scale_range, rotate)
     if not patch_mask.any():
         return None
-    place = place_patch(
-        patch_mask, foreground, rng
-    )  # the patch box fits the image, its defect the foreground
+    # The patch box fits the image, its defect the foreground.
+    place = place_patch(patch_mask, foreground, rng, target.shape[:2])
     if place is None:
         return None
     y, x = place

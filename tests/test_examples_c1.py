@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from augment.index import index_folder
-from tests.bank_helpers import make_bank
+from augment.paste_bank import build_paste_bank
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -20,7 +20,7 @@ def _run(script: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_transform_example_writes_pairs(tiny_pills: Path, tmp_path: Path, monkeypatch) -> None:
-    bank = make_bank(tiny_pills, tmp_path / "bank", per_defect=1)
+    bank = build_paste_bank(tiny_pills, tmp_path / "bank")
     _run(
         "transform_example.py",
         ["--bank", str(bank), "--data", str(tiny_pills), "--out", str(tmp_path / "o"), "--n", "2"],
@@ -35,7 +35,7 @@ def test_transform_example_writes_pairs(tiny_pills: Path, tmp_path: Path, monkey
 
 
 def test_export_example_writes_a_readable_dataset(tiny_pills: Path, tmp_path: Path, monkeypatch) -> None:
-    bank = make_bank(tiny_pills, tmp_path / "bank", per_defect=1)
+    bank = build_paste_bank(tiny_pills, tmp_path / "bank")
     _run(
         "export_example.py",
         ["--model", str(bank), "--data", str(tiny_pills), "--out", str(tmp_path / "o"), "--ratio", "0.5"],

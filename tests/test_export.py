@@ -11,7 +11,7 @@ from augment.export import export_dataset
 from augment.imageio import DataError
 from augment.index import index_folder
 from augment.pairs import read_manifest
-from tests.bank_helpers import make_bank
+from augment.paste_bank import build_paste_bank
 
 
 class KilledError(Exception):
@@ -20,7 +20,7 @@ class KilledError(Exception):
 
 @pytest.fixture(scope="module")
 def bank(tiny_pills: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_bank(tiny_pills, tmp_path_factory.mktemp("bank"), per_defect=2)
+    return build_paste_bank(tiny_pills, tmp_path_factory.mktemp("bank"))
 
 
 def _files(root: Path) -> dict[str, bytes]:

@@ -10,7 +10,7 @@ import pytest
 
 from augment.demo_data import render_pill
 from augment.masks import estimate_foreground
-from augment.paste import paste_defect
+from augment.paste import cut_defect, paste_defect, paste_patch, place_patch
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +106,33 @@ def test_paste_rejects_bad_input(scene, change: str, message: str) -> None:
         kwargs["foreground"] = fg[:10]
     with pytest.raises(ValueError, match=message):
         paste_defect(target, source, source_mask, np.random.default_rng(0), **kwargs)
+
+
+def test_placement_on_a_coarse_foreground_reads_it_at_scaled_coordinates() -> None:
+    coarse = np.zeros((16, 16), bool)
+    coarse[4:12, 4:12] = True  # object at rows/cols 16..47 of a 64 px image
+    full = cv2.resize(coarse.astype(np.uint8), (64, 64), interpolation=cv2.INTER_NEAREST) > 0
+    patch_mask = np.ones((8, 8), np.uint8)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y, x = place_patch(patch_mask, coarse, rng, (64, 64))
+        assert full[y : y + 8, x : x + 8].all()
+
+
+def test_strength_scales_the_pasted_change(scene) -> None:
+    target, source, source_mask, fg = scene
+    patch, patch_mask = cut_defect(source, source_mask > 0)
+    full = paste_patch(target, patch, patch_mask, np.random.default_rng(1), fg, strength=1.0)
+    half = paste_patch(target, patch, patch_mask, np.random.default_rng(1), fg, strength=0.5)
+    assert np.array_equal(full[1], half[1])
+    on = full[1] > 0
+    change_full = np.abs(full[0].astype(int) - target)[on].mean()
+    change_half = np.abs(half[0].astype(int) - target)[on].mean()
+    assert change_half == pytest.approx(change_full / 2, rel=0.1)
+
+
+def test_paste_patch_refuses_a_strength_outside_0_1(scene) -> None:
+    target, source, source_mask, fg = scene
+    patch, patch_mask = cut_defect(source, source_mask > 0)
+    with pytest.raises(ValueError, match=r"strength must lie in \[0, 1\]"):
+        paste_patch(target, patch, patch_mask, np.random.default_rng(0), fg, strength=1.5)

@@ -10,13 +10,13 @@ import pytest
 
 from augment.imageio import DataError
 from augment.index import index_folder, load_sample_arrays
+from augment.paste_bank import build_paste_bank
 from augment.transform import DefectAugment
-from tests.bank_helpers import make_bank
 
 
 @pytest.fixture(scope="module")
 def bank(tiny_pills: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(make_bank(tiny_pills, tmp_path_factory.mktemp("bank")))
+    return str(build_paste_bank(tiny_pills, tmp_path_factory.mktemp("bank"), per_shot=2))
 
 
 @pytest.fixture(scope="module")
