@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
@@ -35,14 +34,13 @@ def seed_worker(worker_id: int) -> None:
     """`worker_init_fn` that reseeds the albumentations transforms of a worker's dataset.
 
     albumentations 2.0.8 copies one generator state into all workers; this gives each worker (and
-    each epoch) its own seed, derived from torch's per-worker seed, so runs stay reproducible. It
-    also keeps OpenCV single-threaded inside the worker (as torch does for itself): the workers
-    already run in parallel, and OpenCV's own thread pool on top oversubscribes the cores.
+    each epoch) its own seed, derived from torch's per-worker seed, so runs stay reproducible.
+    (It leaves OpenCV's thread count alone: `cv2.setNumThreads` in a forked worker can deadlock
+    once the parent has used OpenCV's thread pool.)
     """
     info = get_worker_info()
     if info is None:
         return
-    cv2.setNumThreads(1)
     seed = torch.initial_seed() % 2**32
     for transform in _transforms_of(info.dataset):
         transform.set_random_seed(seed)
