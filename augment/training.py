@@ -56,7 +56,7 @@ class TrainConfig:
     token_lr: float = 5e-3
     resolution: int = 32
     context: float = 1.5
-    good_fraction: float = 0.25
+    good_fraction: float = 0.15
     uncond_prob: float = 0.1
     warmup: int = 20
     seed: int = 0

@@ -89,5 +89,5 @@ def test_filter_failure_says_why(fitted: DefectSynthesizer) -> None:
     mask[20:30, 20:30] = 1
     with pytest.raises(RuntimeError, match=r"only 0 of 1 spot pairs passed the quality filter"):
         fitted.generate(
-            1, images=[image()], masks=[mask], strength=0.01, steps=50, max_attempts=2, progress=False
+            1, images=[image()], masks=[mask], strength=0.01, steps=20, max_attempts=2, progress=False
         )
