@@ -7,6 +7,7 @@ defect lies on the target's foreground, and blend it in (feathered alpha, or Poi
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Literal
 
@@ -93,6 +94,12 @@ def _blend_feather(region: np.ndarray, patch: np.ndarray, alpha: np.ndarray) -> 
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=32)
+def _coarse_index(full: int, coarse: int) -> np.ndarray:
+    """Row (or column) of a `coarse`-sized map that each of `full` pixels falls in (nearest)."""
+    return np.arange(full) * coarse // full
+
+
 def place_patch(
     patch_mask: np.ndarray,
     foreground: np.ndarray,
@@ -115,10 +122,11 @@ def place_patch(
         return None
     sh, sw = foreground.shape
     ys, xs = np.nonzero(patch_mask)
+    rows, cols = _coarse_index(fh, sh), _coarse_index(fw, sw)
     for _ in range(0, tries, PLACE_BATCH):
         y = rng.integers(0, fh - h + 1, PLACE_BATCH)
         x = rng.integers(0, fw - w + 1, PLACE_BATCH)
-        hit = foreground[(y[:, None] + ys) * sh // fh, (x[:, None] + xs) * sw // fw].all(axis=1)
+        hit = foreground[rows[y[:, None] + ys], cols[x[:, None] + xs]].all(axis=1)
         if hit.any():
             k = int(np.argmax(hit))
             return int(y[k]), int(x[k])

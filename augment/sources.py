@@ -68,7 +68,7 @@ def loader_foreground(image: np.ndarray, cache: dict[bytes, np.ndarray] | None =
     if factor >= 1:
         return estimate_foreground(image)
     size = (max(16, round(shape[1] * factor)), max(16, round(shape[0] * factor)))
-    small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    small_image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)  # 5x faster than AREA here
     key = hashlib.blake2b(small_image.tobytes(), digest_size=16).digest() if cache is not None else b""
     if cache is not None and key in cache:
         return cache[key]
