@@ -108,6 +108,23 @@ def _masks(real_masks: Sequence[Path], fake_masks: Sequence[Path]) -> dict[str, 
     )
 
 
+class FeatureTable:
+    """Features (and logits) of a list of files, extracted once and then sliced by file."""
+
+    def __init__(
+        self, files: Sequence[Path], extractor: nn.Module, cfg: EvalConfig, cache: FeatureCache | None = None
+    ) -> None:
+        self.with_logits = "is" in cfg.metrics
+        self.features, self.logits = cached_features(
+            list(files), extractor, cache, cfg.batch_size, with_logits=self.with_logits
+        )
+        self.rows = {Path(f): i for i, f in enumerate(files)}
+
+    def take(self, files: Sequence[Path]) -> tuple[np.ndarray, np.ndarray | None]:
+        idx = [self.rows[Path(f)] for f in files]
+        return self.features[idx], (self.logits[idx] if self.logits is not None else None)
+
+
 def compare_files(
     real_files: Sequence[Path],
     fake_files: Sequence[Path],
@@ -119,12 +136,20 @@ def compare_files(
     real_masks: Sequence[Path] = (),
     fake_masks: Sequence[Path] = (),
     lpips_centres: Sequence[Path] | None = None,
+    tables: tuple[FeatureTable, FeatureTable] | None = None,
 ) -> dict[str, Any]:
-    """All requested metrics for one (real files, fake files) comparison, as a JSON-friendly dict."""
+    """All requested metrics for one (real files, fake files) comparison, as a JSON-friendly dict.
+
+    ``tables`` holds features already extracted for supersets of the files (see `evaluate`).
+    """
+    if tables is None:
+        tables = (
+            FeatureTable(real_files, extractor, cfg, cache),
+            FeatureTable(fake_files, extractor, cfg, cache),
+        )
+    real_f, real_l = tables[0].take(real_files)
+    fake_f, fake_l = tables[1].take(fake_files)
     need_logits = "is" in cfg.metrics
-    kw = {"cache": cache, "batch_size": cfg.batch_size, "with_logits": need_logits}
-    real_f, real_l = cached_features(list(real_files), extractor, **kw)
-    fake_f, fake_l = cached_features(list(fake_files), extractor, **kw)
     out: dict[str, Any] = {"n_real": len(real_files), "n_fake": len(fake_files)}
     if "fid" in cfg.metrics:
         out["fid"] = _guard(metrics.fid, real_f, fake_f)
@@ -183,6 +208,10 @@ def evaluate(
         missing = sorted(set(real.images) ^ set(fake.images))
         if missing:
             report["notes"].append(f"defect types not in both sets, so not compared per type: {missing}")
+    tables = (
+        FeatureTable(real.files(), extractor, cfg, cache),
+        FeatureTable(fake.files(), extractor, cfg, cache),
+    )
     for name, defect in groups:
         logger.info("comparing %s", name)
         report["comparisons"][name] = compare_files(
@@ -195,9 +224,18 @@ def evaluate(
             reason,
             real.mask_files(defect),
             fake.mask_files(defect),
+            tables=tables,
         )
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
 
-__all__ = ["FID_BIAS_NOTE", "METRICS", "EvalConfig", "compare_files", "evaluate", "resolve_distance"]
+__all__ = [
+    "FID_BIAS_NOTE",
+    "METRICS",
+    "EvalConfig",
+    "FeatureTable",
+    "compare_files",
+    "evaluate",
+    "resolve_distance",
+]

@@ -134,3 +134,16 @@ def test_cli_evaluate_writes_report(
     assert set(data["comparisons"]) == {"all", "crack", "scratch", "spot"}
     assert "is_fake" not in data["comparisons"]["all"]
     assert list((tmp_path / "cache").glob("*.npz"))
+
+
+def test_per_defect_evaluation_extracts_each_image_once(tiny_pills: Path, bank: Path):
+    class Counting(_DummyFeatureExtractor):
+        seen = 0
+
+        def forward(self, x):
+            Counting.seen += x.shape[0]
+            return super().forward(x)
+
+    real, fake = load_image_set(tiny_pills), load_image_set(bank)
+    evaluate(real, fake, EvalConfig(metrics=("kid",), kid_subsets=2), extractor=Counting(), per_defect=True)
+    assert Counting.seen == len(real.files()) + len(fake.files())
