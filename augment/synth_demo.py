@@ -14,7 +14,7 @@ from typing import Any
 # torch and the models load inside the steps, so 'defect-synth --help' stays fast.
 
 # Budgets: full demo (under 10 minutes on 2 CPU cores) and --quick smoke test (about a minute).
-FULL = {"steps": 900, "n": 4, "sample_steps": 20, "filter": True}
+FULL = {"steps": 450, "n": 4, "sample_steps": 20, "filter": True}
 QUICK = {"steps": 20, "n": 1, "sample_steps": 6, "filter": False}
 
 

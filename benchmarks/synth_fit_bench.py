@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--demo", action="store_true", help="build and use the demo pill dataset")
     p.add_argument("--defect", action="append", dest="defects")
     p.add_argument("--out", default="/tmp/synth_bench")
-    p.add_argument("--steps", type=int, default=900)
+    p.add_argument("--steps", type=int, default=300)
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--n", type=int, default=8, help="pairs to generate per defect type")
     p.add_argument("--sample-steps", type=int, default=20)
