@@ -38,7 +38,7 @@ def step_fit(state: Any) -> None:
         steps=budget["steps"],
         seed=state.seed,
         checkpoint_dir=state.out / "model" / "checkpoints",
-        checkpoint_every=300,
+        checkpoint_every=150,
     )
     seconds = time.perf_counter() - t0
     synth.save_pretrained(state.out / "model")
