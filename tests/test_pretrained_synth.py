@@ -17,7 +17,7 @@ GEN = {"defect": "spot", "steps": 2, "quality_filter": False, "progress": False,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["sd-inpaint", "sdxl"])
+@pytest.mark.parametrize("kind", ["sdxl-inpaint"])  # SD families: see test_lora_roundtrip
 def test_save_load_gives_identical_pairs(kind: Kind, tiny_pills: Path, tmp_path: Path) -> None:
     synth = DefectSynthesizer(backbone=load_backbone(str(saved_tiny_pipeline(kind))), resolution=16)
     synth.fit(tiny_pills, defects=["spot"], steps=2, batch_size=1, progress=False)
