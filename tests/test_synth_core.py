@@ -152,3 +152,15 @@ def test_record_reproduces_pair(fitted: DefectSynthesizer) -> None:
     again = fitted.reproduce(pair.record, read_image(pair.record["source_image"]))
     assert np.array_equal(again.image, pair.image)
     assert np.array_equal(again.mask, pair.mask)
+
+
+@pytest.mark.parametrize("source", ["real", "procedural:blob", "procedural:scratch"])
+def test_mask_sources_paint_on_the_pill(fitted: DefectSynthesizer, source: str) -> None:
+    pair = fitted.generate(1, generator=4, mask_source=source, **GEN)[0]
+    assert pair.record["mask_source"] == source
+    assert pair.record["input_mask_area"] > 0
+
+
+def test_unknown_mask_source(fitted: DefectSynthesizer) -> None:
+    with pytest.raises(ValueError, match="mask_source must be 'real' or one of"):
+        fitted.generate(1, mask_source="stripes", **GEN)
