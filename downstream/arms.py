@@ -89,7 +89,7 @@ def bank_pairs(source: SyntheticSource, per_defect: dict[str, int], seed: int) -
         if not rows:
             raise DataError(
                 f"bank {source.path} has no pairs of defect type {defect!r}; it has "
-                f"{sorted({r.get('defect') for r in records})}. Generate that type first."
+                f"{sorted({str(r.get('defect')) for r in records})}. Generate that type first."
             )
         if len(rows) < n:
             logger.warning("bank has %d %s pairs, fewer than the %d asked; using all", len(rows), defect, n)

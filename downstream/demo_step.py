@@ -41,7 +41,8 @@ def step_benchmark(state: Any) -> None:
         decoder_channels=(32, 16, 8),
         batch_size=4,
         previews=3,
-        **budget,
+        steps=budget["steps"],
+        resolution=budget["resolution"],
     )
     result = run_benchmark(state.split, config, synthetic=synthetic)
     paths = write_report(result, state.out / "benchmark")
