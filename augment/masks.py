@@ -154,7 +154,9 @@ def estimate_foreground(image: np.ndarray, analysis_side: int = ANALYSIS_SIDE) -
         return np.ones(full_shape, dtype=bool)
     radius = max(1, min(mask.shape) // 32)
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    padded = cv2.copyMakeBorder(mask.astype(np.uint8), radius, radius, radius, radius, cv2.BORDER_CONSTANT, 0)
+    padded = cv2.copyMakeBorder(
+        mask.astype(np.uint8), radius, radius, radius, radius, cv2.BORDER_CONSTANT, value=0
+    )
     closed = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, disk)[radius:-radius, radius:-radius] > 0
     filled = closed | ~_touches_border(~closed)
     if filled.shape != full_shape:

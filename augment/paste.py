@@ -76,7 +76,7 @@ def transform_patch(
     area = cv2.warpAffine(np.ones(mask.shape, np.uint8), mat, size, flags=cv2.INTER_NEAREST)
     area = cv2.erode(area, np.ones((3, 3), np.uint8))
     warped, warped_mask, area = random_flip([warped, warped_mask, area], rng)
-    return warped, warped_mask & area, area
+    return warped, np.bitwise_and(warped_mask, area), area
 
 
 def feather_alpha(mask: np.ndarray, area: np.ndarray) -> np.ndarray:

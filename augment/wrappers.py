@@ -132,12 +132,13 @@ class SyntheticDefectDataset(_Synthesis, Dataset):
         self.images = [str(p) for p in images] if images is not None else None
         stored = open_source(self.source)
         default = len(self.images) if self.images else len(stored) if isinstance(stored, BankSource) else None
-        self.length = length if length is not None else default
-        if self.length is None or self.length < 1:
+        chosen = length if length is not None else default
+        if chosen is None or chosen < 1:
             raise ValueError(
                 f"length must be >= 1 (got {length}); give it explicitly when neither images nor "
                 "a bank fix the number of samples."
             )
+        self.length: int = chosen
 
     def __len__(self) -> int:
         return self.length
