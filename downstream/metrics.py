@@ -139,6 +139,10 @@ class SegmentationMetrics(Metric):
 
     higher_is_better = True
     full_state_update = False
+    pos: torch.Tensor
+    neg: torch.Tensor
+    image_scores: list[torch.Tensor]
+    image_labels: list[torch.Tensor]
 
     def __init__(self, bins: int = DEFAULT_BINS, threshold: float = 0.5) -> None:
         super().__init__()

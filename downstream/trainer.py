@@ -67,7 +67,7 @@ def build_loss(name: str = "dice+bce") -> Callable[[torch.Tensor, torch.Tensor],
     focal = smp.losses.FocalLoss(mode="binary")
     bce = nn.BCEWithLogitsLoss()
     parts = {"dice+bce": (dice, bce), "focal": (focal,), "dice+focal": (dice, focal)}[name]
-    return lambda logits, target: sum(fn(logits, target) for fn in parts)  # type: ignore[return-value]
+    return lambda logits, target: sum(fn(logits, target) for fn in parts)
 
 
 @dataclass
@@ -113,7 +113,8 @@ class Trainer:
     def __init__(self, model: nn.Module, train_set: SegmentationSet, config: TrainConfig) -> None:
         self.model, self.train_set, self.config = model, train_set, config
         self.callbacks: dict[str, list[Callable[[Trainer], None]]] = defaultdict(list)
-        self.step, self.loss, self.losses = 0, float("nan"), []
+        self.step, self.loss = 0, float("nan")
+        self.losses: list[float] = []
 
     def add_callback(self, event: str, fn: Callable[[Trainer], None]) -> None:
         self.callbacks[event].append(fn)
@@ -126,7 +127,7 @@ class Trainer:
         cfg = self.config
         weights = sampling_weights(self.train_set.is_defect(), cfg.defect_fraction)
         sampler = WeightedRandomSampler(
-            weights,
+            weights.tolist(),
             num_samples=cfg.steps * cfg.batch_size,
             replacement=True,
             generator=torch.Generator().manual_seed(cfg.seed),
