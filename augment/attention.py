@@ -92,6 +92,7 @@ class AttentionStore:
         self.latent_size = latent_size
         self.step = 0
         self.enabled = True
+        self.frozen = False
         self.reset()
 
     def reset(self) -> None:
@@ -108,6 +109,11 @@ class AttentionStore:
     def num_maps(self) -> int:
         """How many (layer, step) maps have been accumulated."""
         return sum(self._counts.values())
+
+    def freeze(self) -> None:
+        """Stop adding maps but keep the capture's code path: a gradient-checkpointing recompute
+        in the backward pass then saves the same tensors and counts no map twice."""
+        self.frozen = True
 
     def pipeline_callback(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict) -> dict:
         """``callback_on_step_end`` for diffusers pipelines: advances ``step`` after each step."""
@@ -221,7 +227,8 @@ class CrossAttentionCapture(AttnProcessor2_0):
         key, value = attn.to_k(context), attn.to_v(context)
         query, key, value = (attn.head_to_batch_dim(x) for x in (query, key, value))
         probs = attn.get_attention_scores(query, key, attention_mask)
-        self.store.record(probs, batch_size, attn.heads)
+        if not self.store.frozen:
+            self.store.record(probs, batch_size, attn.heads)
         hidden_states = attn.batch_to_head_dim(torch.bmm(probs, value))
         hidden_states = attn.to_out[1](attn.to_out[0](hidden_states))
         if input_ndim == 4:

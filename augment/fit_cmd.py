@@ -37,6 +37,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
+    parser.add_argument(
+        "--mixed-precision",
+        choices=("no", "fp16", "bf16"),
+        default="no",
+        help="autocast precision (fp16 needs CUDA; bf16 also works on CPU)",
+    )
+    parser.add_argument(
+        "--gradient-checkpointing", action="store_true", help="recompute UNet activations (less memory)"
+    )
+    parser.add_argument(
+        "--adam-8bit", action="store_true", help="bitsandbytes 8-bit AdamW (must be installed)"
+    )
+    parser.add_argument(
+        "--min-snr-gamma",
+        type=float,
+        nargs="?",
+        const=5.0,
+        default=None,
+        help="Min-SNR-gamma loss weighting (flag alone: gamma 5)",
+    )
+    parser.add_argument(
+        "--validate-every",
+        type=int,
+        default=0,
+        help="write OUT/validation/step_N.png every N steps (0: never)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +88,14 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         batch_size=args.batch_size,
         lr=args.lr,
+        options={
+            "mixed_precision": args.mixed_precision,
+            "gradient_checkpointing": args.gradient_checkpointing,
+            "adam_8bit": args.adam_8bit,
+            "min_snr_gamma": args.min_snr_gamma,
+            "validate_every": args.validate_every,
+        },
+        validation_dir=Path(args.out) / "validation",
     )
     seconds = time.perf_counter() - t0
     synth.save_pretrained(args.out)

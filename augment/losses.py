@@ -42,12 +42,19 @@ def attention_weight(
 
 
 def masked_diffusion_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, inside_weight: torch.Tensor
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    inside_weight: torch.Tensor,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Weighted MSE: weight 1 outside ``mask`` and ``inside_weight`` (B,) inside, normalised per sample."""
+    """Weighted MSE: weight 1 outside ``mask`` and ``inside_weight`` (B,) inside, normalised per sample;
+    ``sample_weight`` (B,) scales each sample's term (e.g. Min-SNR weights)."""
     if mask.shape[-2:] != pred.shape[-2:]:
         mask = F.interpolate(mask.float(), size=pred.shape[-2:], mode="nearest")
     weights = 1.0 + (inside_weight.view(-1, 1, 1, 1) - 1.0) * mask
     err = (pred.float() - target.float()) ** 2 * weights
     per_sample = err.flatten(1).sum(1) / (weights.expand_as(err).flatten(1).sum(1))
+    if sample_weight is not None:
+        per_sample = per_sample * sample_weight.to(per_sample)
     return per_sample.mean()
