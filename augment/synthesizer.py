@@ -38,6 +38,7 @@ from augment.sampling import SampleConfig, inpaint
 from augment.split import FewShotSplit, make_split
 from augment.synth_io import load_folder, save_folder
 from augment.tokens import add_placeholder_tokens, prompt_for
+from augment.train_options import TrainOptions, write_validation_sheet
 from augment.training import TrainConfig, TrainData, train
 
 logger = logging.getLogger(__name__)
@@ -138,8 +139,21 @@ class DefectSynthesizer:
         batch_size: int = 8,
         lr: float = 1e-3,
         progress: bool = True,
+        options: TrainOptions | dict[str, Any] | None = None,
+        validation_dir: str | Path | None = None,
     ) -> list[float]:
-        """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses."""
+        """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses.
+
+        ``options``: mixed precision, gradient checkpointing, 8-bit Adam, Min-SNR weighting and
+        validation sheets (``augment.train_options.TrainOptions`` or its arguments as a dict);
+        validation sheets go to ``validation_dir`` (required when ``validate_every`` > 0).
+        """
+        options = options if isinstance(options, TrainOptions) else TrainOptions(**(options or {}))
+        if options.validate_every and validation_dir is None:
+            raise ValueError(
+                f"validate_every={options.validate_every} needs validation_dir= (where the contact "
+                "sheets go); pass a folder or set validate_every=0."
+            )
         if resolution is not None and resolution != self.config["resolution"]:
             raise ValueError(
                 f"resolution {resolution} differs from the model's {self.config['resolution']}; "
@@ -166,8 +180,10 @@ class DefectSynthesizer:
             context=self.config["context"],
             seed=seed,
             checkpoint_every=checkpoint_every,
+            options=options,
         )
-        losses = train(self.backbone, data_, cfg, token_ids, checkpoint_dir, resume, progress)
+        on_step = self._validator(data_, options, validation_dir, seed) if options.validate_every else None
+        losses = train(self.backbone, data_, cfg, token_ids, checkpoint_dir, resume, progress, on_step)
         for image, mask, defect in data_.shots:
             self.shots.setdefault(defect, []).append((image, mask))
         self.config.update(
@@ -176,6 +192,16 @@ class DefectSynthesizer:
             good_images=[str(s.image) for s in split.good_train[:MAX_GOOD_IMAGES]],
         )
         return losses
+
+    def _validator(self, data: TrainData, options: TrainOptions, folder: str | Path | None, seed: int) -> Any:
+        """``on_step`` hook writing a validation contact sheet every ``validate_every`` steps."""
+        res, ctx = self.config["resolution"], self.config["context"]
+
+        def on_step(step: int) -> None:
+            if step % options.validate_every == 0:
+                write_validation_sheet(self.backbone, data, res, ctx, options, step, Path(folder), seed)
+
+        return on_step
 
     # ---------------------------------------------------------------- generate
     def _check_defect(self, defect: str | None) -> str:

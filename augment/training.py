@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,15 @@ from augment.conditioning import encode_prompt, model_mask, predict_noise, to_mo
 from augment.crops import Box, jittered_box, resize_image, resize_mask
 from augment.losses import attention_weight, masked_diffusion_loss
 from augment.tokens import add_placeholder_tokens, placeholder, prompt_for, train_only_rows
+from augment.train_options import (
+    TrainOptions,
+    autocast,
+    check_device,
+    grad_scaler,
+    make_optimizer,
+    min_snr_weight,
+    scheduler_snr,
+)
 
 logger = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -63,6 +73,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     attention_loss: bool = True
     lora: dict = field(default_factory=dict)  # LoraSettings arguments for pretrained backbones
+    options: TrainOptions = field(default_factory=TrainOptions)
     extra: dict = field(default_factory=dict)
 
 
@@ -161,9 +172,19 @@ def _defect_positions(backbone: Backbone, batch: Batch) -> list[list[int]]:
 
 
 def diffusion_loss(
-    backbone: Backbone, batch: Batch, gen: torch.Generator, use_attention: bool
+    backbone: Backbone,
+    batch: Batch,
+    gen: torch.Generator,
+    use_attention: bool,
+    hooks: ExitStack | None = None,
+    min_snr_gamma: float | None = None,
 ) -> torch.Tensor:
-    """Masked, attention-weighted loss of one batch (noise and timesteps drawn from ``gen``)."""
+    """Masked, attention-weighted loss of one batch (noise and timesteps drawn from ``gen``).
+
+    With ``hooks`` the attention capture stays installed (frozen) until the caller closes it after
+    the backward pass, as gradient checkpointing's recompute needs; ``min_snr_gamma`` weights each
+    sample by Min-SNR-gamma (``augment.train_options.min_snr_weight``).
+    """
     sched = backbone.scheduler
     x0 = to_model_space(backbone, batch.pixels.to(backbone.device))
     mask = model_mask(backbone, batch.mask.to(backbone.device))
@@ -180,14 +201,19 @@ def diffusion_loss(
     has_defect = torch.tensor([d is not None for d in batch.defects], device=x0.device)
     if use_attention and bool(has_defect.any()):
         store = AttentionStore(_defect_positions(backbone, batch))
-        with capture_cross_attention(backbone.unet, store):
+        with ExitStack() as local:
+            (hooks or local).enter_context(capture_cross_attention(backbone.unet, store))
             pred = predict_noise(backbone, noisy, t, cond, mask, masked)
+            store.freeze()
         weight = attention_weight(store.maps(tuple(mask.shape[-2:])), mask)
         weight = torch.where(has_defect, weight, attention_weight(None, mask))
     else:
         pred = predict_noise(backbone, noisy, t, cond, mask, masked)
         weight = attention_weight(None, mask)
-    return masked_diffusion_loss(pred, target, mask, weight)
+    snr_weight = None
+    if min_snr_gamma is not None:
+        snr_weight = min_snr_weight(scheduler_snr(sched, t), min_snr_gamma, sched.config.prediction_type)
+    return masked_diffusion_loss(pred, target, mask, weight, snr_weight)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -242,8 +268,12 @@ def train(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[float]:
-    """Run (or resume) the fit loop; returns the loss of every step since the start."""
+    """Run (or resume) the fit loop; returns the loss of every step since the start.
+
+    ``on_step(n)`` runs after each optimizer step ``n`` (1-based), e.g. to write validation images.
+    """
     ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     if resume and (ckpt is None or not ckpt.is_file()):
         raise ValueError(
@@ -251,9 +281,14 @@ def train(
             "checkpoint folder first, or drop resume."
         )
     torch.set_flush_denormal(True)
+    options = cfg.options
+    check_device(options, backbone.device)
     groups = prepare_trainable(backbone, token_ids, cfg.lora)
+    if options.gradient_checkpointing:
+        backbone.unet.enable_gradient_checkpointing()
     base_lr = {"unet": cfg.lr, "tokens": cfg.token_lr}
-    opt = torch.optim.AdamW(groups, lr=cfg.lr)
+    opt = make_optimizer(groups, cfg.lr, options)
+    scaler = grad_scaler(options, backbone.device)
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     start, losses = _restore(ckpt, backbone, opt, rng, gen) if resume else (0, [])
     last_good = start if resume else None
@@ -262,25 +297,37 @@ def train(
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = base_lr[group["name"]] * min(1.0, (step + 1) / max(1, cfg.warmup))
-        loss = diffusion_loss(backbone, sample_batch(data, cfg, rng), gen, cfg.attention_loss)
-        if not torch.isfinite(loss):
-            where = (
-                f"the last good checkpoint ({ckpt}, step {last_good}) is kept"
-                if last_good is not None
-                else "no checkpoint was written yet"
-            )
-            raise TrainingDivergedError(
-                f"loss became {loss.item()} at step {step}; {where}. Lower the learning "
-                f"rate (lr={cfg.lr}) and resume."
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        batch = sample_batch(data, cfg, rng)
+        with ExitStack() as hooks:
+            with autocast(options, backbone.device):
+                loss = diffusion_loss(backbone, batch, gen, cfg.attention_loss, hooks, options.min_snr_gamma)
+            _check_finite(loss, step, ckpt, last_good, cfg.lr)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+        scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if ckpt is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
             save_checkpoint(ckpt, _state(backbone, opt, step + 1, rng, gen, losses, cfg))
             last_good = step + 1
+        if on_step is not None:
+            on_step(step + 1)
     backbone.unet.eval()
     return losses
+
+
+def _check_finite(loss: torch.Tensor, step: int, ckpt: Path | None, last_good: int | None, lr: float) -> None:
+    """Raise ``TrainingDivergedError`` on a NaN/inf loss, saying which checkpoint is kept."""
+    if not torch.isfinite(loss):
+        where = (
+            f"the last good checkpoint ({ckpt}, step {last_good}) is kept"
+            if last_good is not None
+            else "no checkpoint was written yet"
+        )
+        raise TrainingDivergedError(
+            f"loss became {loss.item()} at step {step}; {where}. Lower the learning "
+            f"rate (lr={lr}) and resume."
+        )
