@@ -34,6 +34,7 @@ from augment.index import DatasetIndex, index_folder, load_sample_arrays
 from augment.masks import RealMaskBank
 from augment.pairs import SyntheticPair
 from augment.quality import QualityFilter, changed_region
+from augment.refiner import DEFAULT_REFINER_STRENGTH, check_refiner_strength, refine_in_mask, resolve_refiner
 from augment.sampling import SampleConfig, inpaint
 from augment.split import FewShotSplit, make_split
 from augment.synth_io import load_folder, save_folder
@@ -80,6 +81,7 @@ class DefectSynthesizer:
         }
         self.shots: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.last_report: dict[str, int] = {}
+        self._refiners: dict[str, Backbone] = {}
 
     @property
     def product(self) -> str | None:
@@ -251,6 +253,8 @@ class DefectSynthesizer:
         progress: bool = True,
         mode: str = "inpaint",
         w_product: float | None = None,
+        refiner: str | Path | Backbone | None = None,
+        refiner_strength: float = DEFAULT_REFINER_STRENGTH,
     ) -> list[SyntheticPair]:
         """``n`` image + mask pairs with ``defect`` painted into defect-free images.
 
@@ -262,6 +266,8 @@ class DefectSynthesizer:
         ``masks=None`` samples masks from ``mask_source`` ('real': the fitted shots' masks moved,
         scaled, rotated and deformed on the object; 'procedural:blob|scratch|crack'). The returned
         mask is the region that visibly changed. Rejected samples are counted in ``last_report``.
+        ``refiner``: an SDXL refiner (hub id, folder or Backbone) run as a second stage at
+        ``refiner_strength``, inside the mask only (``augment.refiner``).
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}.")
@@ -277,7 +283,10 @@ class DefectSynthesizer:
         defect = self._check_defect(defect)
         if mode not in ("inpaint", "text2img"):
             raise ValueError(f"mode must be 'inpaint' or 'text2img', got {mode!r}.")
+        refine = None if refiner is None else self._refiner(refiner, refiner_strength)
         if mode == "text2img":
+            if refine is not None:
+                raise ValueError("refiner= applies to mode='inpaint' only; drop it for text2img.")
             w_p = guidance if w_product is None else w_product
             return self._text2img(int(n), defect, steps, w_p, guidance * strength, generator, max_attempts)
         sources, names = self._sources(images)
@@ -304,7 +313,18 @@ class DefectSynthesizer:
             quality_filter and strength > 0,
             max_attempts or 4 * n + 4,
             progress,
+            refine,
         )
+
+    def _refiner(self, refiner: str | Path | Backbone, strength: float) -> tuple[Backbone, float]:
+        """(refiner backbone, strength), loading each refiner once per synthesizer."""
+        strength = check_refiner_strength(strength)
+        if isinstance(refiner, Backbone):
+            self._refiners[refiner.source] = resolve_refiner(refiner)
+            return self._refiners[refiner.source], strength
+        if str(refiner) not in self._refiners:
+            self._refiners[str(refiner)] = resolve_refiner(refiner)
+        return self._refiners[str(refiner)], strength
 
     def _text2img(
         self,
@@ -349,6 +369,7 @@ class DefectSynthesizer:
         use_filter: bool,
         max_attempts: int,
         progress: bool,
+        refine: tuple[Backbone, float] | None = None,
     ) -> list[SyntheticPair]:
         prompt, negative = prompt_for(self.product, defect), prompt_for(self.product, None)
         fg, filt, fingerprint = ForegroundCache(sources), QualityFilter(), self.fingerprint()
@@ -362,7 +383,7 @@ class DefectSynthesizer:
             attempt += 1
             source = sources[k]
             mask = given[k] if given is not None else sampler(fg[k], np.random.default_rng(seed))
-            out, changed = self._paint(seed, source, mask, defect, cfg)
+            out, changed = self._paint(seed, source, mask, defect, cfg, refine)
             if use_filter and not filt.check(source, out, changed, fg[k], shots)[0]:
                 continue
             record = {
@@ -380,6 +401,8 @@ class DefectSynthesizer:
                 "input_mask_area": int(mask.sum()),
                 "model_fingerprint": fingerprint,
             }
+            if refine is not None:
+                record |= {"refiner": refine[0].source, "refiner_strength": refine[1]}
             pairs.append(SyntheticPair(out, changed, record))
             bar.update(1)
         bar.close()
@@ -404,11 +427,20 @@ class DefectSynthesizer:
         return pairs
 
     def _paint(
-        self, seed: int, source: np.ndarray, mask: np.ndarray, defect: str, cfg: SampleConfig
+        self,
+        seed: int,
+        source: np.ndarray,
+        mask: np.ndarray,
+        defect: str,
+        cfg: SampleConfig,
+        refine: tuple[Backbone, float] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """One inpainting run from a pair seed: (generated image, changed-region mask)."""
+        """One inpainting run (+ optional refiner pass) from a pair seed: (image, changed-region mask)."""
         prompt, negative = prompt_for(self.product, defect), prompt_for(self.product, None)
-        out = inpaint(self.backbone, source, mask, prompt, negative, cfg, torch.Generator().manual_seed(seed))
+        gen = torch.Generator().manual_seed(seed)
+        out = inpaint(self.backbone, source, mask, prompt, negative, cfg, gen)
+        if refine is not None:
+            out = refine_in_mask(refine[0], out, mask, str(self.product), defect, refine[1], cfg, gen)
         return out, changed_region(source, out, mask)
 
     def reproduce(
@@ -437,7 +469,10 @@ class DefectSynthesizer:
             resolution=self.config["resolution"],
             context=self.config["context"],
         )
-        out, changed = self._paint(seed, source, mask, defect, cfg)
+        refine = None
+        if record.get("refiner") is not None:
+            refine = self._refiner(record["refiner"], float(record["refiner_strength"]))
+        out, changed = self._paint(seed, source, mask, defect, cfg, refine)
         return SyntheticPair(out, changed, dict(record))
 
     # ---------------------------------------------------------------- save / load
