@@ -21,6 +21,21 @@ _LAZY = {
     "render_pill": "augment.demo_data",
     "save_contact_sheet": "augment.contact_sheet",
     "Backbone": "augment.backbone",
+    "DefectSynthesizer": "augment.synthesizer",
+    "load_backbone": "augment.pretrained",
+    "LoraSettings": "augment.lora",
+    "DefectAugment": "augment.transform",
+    "SyntheticDefectDataset": "augment.wrappers",
+    "MixedDefectDataset": "augment.wrappers",
+    "seed_worker": "augment.wrappers",
+    "export_dataset": "augment.export",
+    "build_paste_bank": "augment.paste_bank",
+    "paste_defect": "augment.paste",
+    "estimate_foreground": "augment.masks",
+    "RealMaskBank": "augment.masks",
+    "procedural_mask": "augment.masks",
+    "QualityFilter": "augment.quality",
+    "strength_sweep": "augment.sweep",
 }
 
 

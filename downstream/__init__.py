@@ -5,5 +5,16 @@ pairs, plus classical copy-paste) and score all of them on the same held-out rea
 """
 
 from downstream.metrics import SegmentationMetrics
+from downstream.protocol import BenchmarkConfig, run_benchmark
+from downstream.report import write_report
+from downstream.trainer import TrainConfig, Trainer, build_model
 
-__all__ = ["SegmentationMetrics"]
+__all__ = [
+    "BenchmarkConfig",
+    "SegmentationMetrics",
+    "TrainConfig",
+    "Trainer",
+    "build_model",
+    "run_benchmark",
+    "write_report",
+]

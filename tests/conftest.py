@@ -16,7 +16,8 @@ import torch
 from augment.demo_data import make_demo_dataset
 
 torch.set_flush_denormal(True)
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# One thread: on 2 shared cores, 2 torch threads ran tiny models up to 10x slower (contention).
+torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

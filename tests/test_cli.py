@@ -46,7 +46,11 @@ def test_index_command_saves_split(tiny_pills: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_quick_demo_writes_its_outputs(tmp_path: Path) -> None:
+def test_quick_demo_writes_its_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eval import demo_step
+    from tests.eval_fakes import _DummyFeatureExtractor
+
+    monkeypatch.setattr(demo_step, "EXTRACTOR_FACTORY", _DummyFeatureExtractor)
     assert cli.main(["demo", "--quick", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["split"]["shots"] == 6
