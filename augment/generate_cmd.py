@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--w-product", type=float, default=None, help="text2img product guidance (default: --guidance)"
     )
+    parser.add_argument(
+        "--refiner", default=None, help="SDXL refiner (hub id or folder): second stage inside the mask"
+    )
+    parser.add_argument(
+        "--refiner-strength", type=float, default=0.3, help="refiner img2img strength (default: 0.3)"
+    )
 
 
 def sheet_tiles(pairs: list[SyntheticPair], sources: dict[str, np.ndarray]) -> list:
@@ -95,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
             quality_filter=not args.no_quality_filter,
             mode=args.mode,
             w_product=args.w_product,
+            refiner=args.refiner,
+            refiner_strength=args.refiner_strength,
         )
         for k, pair in enumerate(pairs):
             write_pair(out, pair, f"synth_{defect}_{k:04d}", synth.product or "product", defect)

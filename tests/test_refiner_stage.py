@@ -67,3 +67,18 @@ def test_bad_refiner_arguments(fitted: DefectSynthesizer, kwargs: dict, message:
 def test_a_base_model_is_not_a_refiner(fitted: DefectSynthesizer) -> None:
     with pytest.raises(ValueError, match="is not an SDXL refiner"):
         fitted.generate(1, refiner=saved_tiny_pipeline("sd"), **GEN)
+
+
+def test_generate_command_takes_a_refiner(
+    fitted: DefectSynthesizer, tiny_pills: Path, tmp_path: Path
+) -> None:
+    from augment.cli import main
+    from augment.pairs import read_manifest
+
+    fitted.save_pretrained(tmp_path / "model")
+    argv = ["generate", "--model", str(tmp_path / "model"), "--n", "1", "--out", str(tmp_path / "bank"),
+            "--data", str(tiny_pills), "--sample-steps", "2", "--no-quality-filter",
+            "--refiner", str(saved_tiny_pipeline("sdxl-refiner")), "--refiner-strength", "0.5"]  # fmt: skip
+    assert main(argv) == 0
+    (record,) = read_manifest(tmp_path / "bank")
+    assert record["refiner_strength"] == 0.5
