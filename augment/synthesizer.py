@@ -9,7 +9,6 @@ identical synthesizer: same seed, same pairs.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from augment.backbone import Backbone
+from augment.fingerprint import model_fingerprint
 from augment.generation import (
     ForegroundCache,
     MaskSampler,
@@ -92,13 +92,9 @@ class DefectSynthesizer:
         return list(self.config["defects"])
 
     def fingerprint(self) -> str:
-        """Short hash of every weight: which model made a pair."""
-        h = hashlib.sha256()
-        for module in (self.backbone.unet, self.backbone.text_encoder):
-            for name, tensor in sorted(module.state_dict().items()):
-                h.update(name.encode())
-                h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
+        """Short hash of the trained weights (``augment.fingerprint``: cheap on full-size models)."""
+        b = self.backbone
+        return model_fingerprint((b.unet, b.text_encoder, b.text_encoder_2))
 
     # ---------------------------------------------------------------- fit
     def _split(
