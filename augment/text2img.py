@@ -10,6 +10,7 @@ masked image, which is how they generate whole images.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,12 +20,13 @@ import torch
 from augment.attention import AttentionStore, binarize_attention, capture_cross_attention, late_steps
 from augment.backbone import Backbone
 from augment.conditioning import Conditioning, encode_prompt, predict_noise, to_pixels, tokenize
+from augment.crops import centred_box, resize_mask
 from augment.guidance import double_free_guidance, split_branches
 from augment.pairs import SyntheticPair
 from augment.sampling import make_sampler
 from augment.tokens import placeholder, prompt_for
 
-__all__ = ["Text2ImgConfig", "defect_token_position", "text_to_image"]
+__all__ = ["Text2ImgConfig", "defect_token_position", "mask_quality", "text_to_image"]
 
 
 @dataclass(frozen=True)
@@ -130,3 +132,27 @@ def text_to_image(
         mask = binarize_attention(heat[i], method=cfg.threshold)
         pairs.append(SyntheticPair(images[i].astype(np.uint8), mask, record))
     return pairs
+
+
+def mask_quality(
+    masks: Sequence[np.ndarray], shot_masks: Sequence[np.ndarray], resolution: int, context: float
+) -> dict[str, float]:
+    """Text-to-image masks against the real shot masks, each seen as its training window.
+
+    A text2img image is a model window, so each shot mask is cut around its defect and resized
+    the way training crops are. Area statistics come from ``eval.masks.mask_area_stats``; as no
+    generated mask has a real partner, ``best_match_iou_*`` is each mask's best IoU over the shots.
+    """
+    from eval.masks import mask_area_stats, mask_iou
+
+    real = [
+        resize_mask(centred_box(m, resolution, context).cut(m), resolution) for m in shot_masks if m.any()
+    ]
+    if not real or not masks:
+        raise ValueError(
+            f"mask quality needs generated masks and non-empty shot masks, got {len(masks)} and "
+            f"{len(real)}; fit the synthesizer on the defect type first."
+        )
+    best = np.array([max(mask_iou(mask, r) for r in real) for mask in masks])
+    stats = mask_area_stats(real, masks)
+    return stats | {"best_match_iou_mean": float(best.mean()), "best_match_iou_min": float(best.min())}
