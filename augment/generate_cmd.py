@@ -45,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--w-product", type=float, default=None, help="text2img product guidance (default: --guidance)"
     )
     parser.add_argument(
+        "--mask-quality",
+        action="store_true",
+        help="text2img: report mask area / IoU statistics against the fitted shots' masks",
+    )
+    parser.add_argument(
         "--refiner", default=None, help="SDXL refiner (hub id or folder): second stage inside the mask"
     )
     parser.add_argument(
@@ -103,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             w_product=args.w_product,
             refiner=args.refiner,
             refiner_strength=args.refiner_strength,
+            mask_quality=args.mask_quality,
         )
         for k, pair in enumerate(pairs):
             write_pair(out, pair, f"synth_{defect}_{k:04d}", synth.product or "product", defect)

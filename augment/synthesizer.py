@@ -80,7 +80,7 @@ class DefectSynthesizer:
             "good_images": list(good_images),
         }
         self.shots: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-        self.last_report: dict[str, int] = {}
+        self.last_report: dict[str, Any] = {}
         self._refiners: dict[str, Backbone] = {}
 
     @property
@@ -251,6 +251,7 @@ class DefectSynthesizer:
         w_product: float | None = None,
         refiner: str | Path | Backbone | None = None,
         refiner_strength: float = DEFAULT_REFINER_STRENGTH,
+        mask_quality: bool = False,
     ) -> list[SyntheticPair]:
         """``n`` image + mask pairs with ``defect`` painted into defect-free images.
 
@@ -263,7 +264,8 @@ class DefectSynthesizer:
         scaled, rotated and deformed on the object; 'procedural:blob|scratch|crack'). The returned
         mask is the region that visibly changed. Rejected samples are counted in ``last_report``.
         ``refiner``: an SDXL refiner (hub id, folder or Backbone) run as a second stage at
-        ``refiner_strength``, inside the mask only (``augment.refiner``).
+        ``refiner_strength``, inside the mask only (``augment.refiner``). ``mask_quality=True``
+        (text2img) adds the masks' area / IoU statistics against the shot masks to ``last_report``.
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}.")
@@ -284,7 +286,12 @@ class DefectSynthesizer:
             if refine is not None:
                 raise ValueError("refiner= applies to mode='inpaint' only; drop it for text2img.")
             w_p = guidance if w_product is None else w_product
-            return self._text2img(int(n), defect, steps, w_p, guidance * strength, generator, max_attempts)
+            pairs = self._text2img(int(n), defect, steps, w_p, guidance * strength, generator, max_attempts)
+            if mask_quality:
+                self.last_report["mask_quality"] = self._mask_quality(pairs, defect)
+            return pairs
+        if mask_quality:
+            raise ValueError("mask_quality= applies to mode='text2img' (its masks come from attention).")
         sources, names = self._sources(images)
         given = check_masks(masks, sources) if masks is not None else None
         sampler = MaskSampler(parse_mask_source(mask_source), None)
@@ -321,6 +328,13 @@ class DefectSynthesizer:
         if str(refiner) not in self._refiners:
             self._refiners[str(refiner)] = resolve_refiner(refiner)
         return self._refiners[str(refiner)], strength
+
+    def _mask_quality(self, pairs: list[SyntheticPair], defect: str) -> dict[str, float]:
+        """Text2img masks vs the fitted shots' masks (``augment.text2img.mask_quality``)."""
+        from augment.text2img import mask_quality
+
+        shots = [m for _, m in self.shots.get(defect, [])]
+        return mask_quality([p.mask for p in pairs], shots, self.config["resolution"], self.config["context"])
 
     def _text2img(
         self,
