@@ -10,7 +10,7 @@ identical synthesizer: same seed, same pairs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,11 @@ class DefectSynthesizer:
             checkpoint_every=checkpoint_every,
             options=options,
         )
-        on_step = self._validator(data_, options, validation_dir, seed) if options.validate_every else None
+        on_step = (
+            self._validator(data_, options, Path(validation_dir), seed)
+            if options.validate_every and validation_dir is not None
+            else None
+        )
         losses = train(self.backbone, data_, cfg, token_ids, checkpoint_dir, resume, progress, on_step)
         for image, mask, defect in data_.shots:
             self.shots.setdefault(defect, []).append((image, mask))
@@ -191,13 +195,15 @@ class DefectSynthesizer:
         )
         return losses
 
-    def _validator(self, data: TrainData, options: TrainOptions, folder: str | Path | None, seed: int) -> Any:
+    def _validator(
+        self, data: TrainData, options: TrainOptions, folder: Path, seed: int
+    ) -> Callable[[int], None]:
         """``on_step`` hook writing a validation contact sheet every ``validate_every`` steps."""
         res, ctx = self.config["resolution"], self.config["context"]
 
         def on_step(step: int) -> None:
             if step % options.validate_every == 0:
-                write_validation_sheet(self.backbone, data, res, ctx, options, step, Path(folder), seed)
+                write_validation_sheet(self.backbone, data, res, ctx, options, step, folder, seed)
 
         return on_step
 
