@@ -27,7 +27,7 @@ def test_features_do_not_depend_on_batch_size(batch_size):
     images, ex = _images(7), _DummyFeatureExtractor()
     ref, _ = extract_features(images, ex, batch_size=7)
     got, _ = extract_features(images, ex, batch_size=batch_size)
-    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)  # float32 sums differ by batch
 
 
 def test_resize_is_clean_fid_pil_bicubic_on_float_channels():
