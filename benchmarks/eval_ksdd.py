@@ -17,13 +17,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from augment.index import index_folder, load_sample_arrays
-from augment.masks import estimate_foreground
-from augment.pairs import SyntheticPair, write_pair
-from augment.paste import paste_defect
+from augment.index import index_folder
+from augment.pairs import write_pair
+from augment.paste_bank import build_paste_bank
 from augment.split import FewShotSplit, make_split
 from eval.cache import FeatureCache
 from eval.compare import FID_BIAS_NOTE, EvalConfig, compare_files, resolve_distance
@@ -32,30 +30,9 @@ from eval.report import write_report
 from eval.sources import ImageSet, image_set_from_samples, load_image_set
 
 
-def build_paste_bank(split: FewShotSplit, out: Path, n: int, seed: int) -> ImageSet:
-    """``n`` copy-paste pairs: a random shot's defect into a random defect-free training image."""
-    if out.exists():
-        shutil.rmtree(out)
-    rng = np.random.default_rng(seed)
-    shots = [(*load_sample_arrays(s), s) for s in split.shots]
-    written = attempts = 0
-    while written < n and attempts < 20 * n:
-        attempts += 1
-        target, _ = load_sample_arrays(split.good_train[rng.integers(len(split.good_train))])
-        image, mask, shot = shots[rng.integers(len(shots))]
-        result = paste_defect(target, image, mask, rng, foreground=estimate_foreground(target))
-        if result is None:
-            continue
-        record = {"seed": seed, "source": shot.image.name, "method": "paste_defect (feather)"}
-        write_pair(
-            out,
-            SyntheticPair(result[0], result[1], record),
-            f"paste_{written:03d}",
-            shot.product,
-            shot.defect,
-        )
-        written += 1
-    print(f"copy-paste bank: {written} pairs in {attempts} attempts -> {out}")
+def copy_paste_bank(data: str, split: FewShotSplit, out: Path, n: int, seed: int) -> ImageSet:
+    """Row (c): the library's copy-paste bank, enough pastes per shot for ``n`` pairs."""
+    build_paste_bank(data, out, per_shot=max(1, -(-n // len(split.shots))), seed=seed)
     return load_image_set(out)
 
 
@@ -104,7 +81,7 @@ def main() -> int:
         rows["(b) synthesizer"] = load_image_set(args.synth_bank)
     elif args.fit_steps > 0:
         rows["(b) synthesizer"] = fit_synth_bank(split, out / "synth_bank", n_fake, args.fit_steps, args.seed)
-    rows["(c) copy-paste"] = build_paste_bank(split, out / "paste_bank", n_fake, args.seed)
+    rows["(c) copy-paste"] = copy_paste_bank(args.data, split, out / "paste_bank", n_fake, args.seed)
     cfg = EvalConfig(seed=args.seed)
     extractor = load_inception()
     distance, reason = resolve_distance(cfg, None)
