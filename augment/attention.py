@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -143,9 +143,9 @@ class AttentionStore:
                 "no cross-attention was recorded: run the UNet inside capture_cross_attention(...) "
                 "and check that store.steps contains the steps you ran"
             )
-        size = (size, size) if isinstance(size, int) else tuple(size)
+        out_size = (size, size) if isinstance(size, int) else tuple(size)
         upsampled = [
-            F.interpolate(summed[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+            F.interpolate(summed[:, None], size=out_size, mode="bilinear", align_corners=False)[:, 0]
             for summed in self._sums.values()
         ]
         return torch.stack(upsampled).sum(dim=0) / self.num_maps
@@ -169,8 +169,9 @@ class AttentionStore:
 def _check_tokens(token_indices: Sequence[int] | Sequence[Sequence[int]]) -> list:
     if isinstance(token_indices, (int, np.integer)) or len(token_indices) == 0:
         raise ValueError(f"token_indices must be a non-empty list of positions, got {token_indices!r}")
-    if all(isinstance(i, (int, np.integer)) for i in token_indices):
-        return [int(i) for i in token_indices]
+    flat = [int(i) for i in token_indices if isinstance(i, (int, np.integer))]
+    if len(flat) == len(token_indices):
+        return flat
     rows = [[int(i) for i in row] for row in token_indices]  # type: ignore[union-attr]
     if any(not row for row in rows):
         raise ValueError("every per-sample list in token_indices needs at least one position")
@@ -218,7 +219,8 @@ class CrossAttentionCapture(AttnProcessor2_0):
             batch, channel, height, width = hidden_states.shape
             hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)
         batch_size, sequence_length, _ = context.shape
-        attention_mask = attn.prepare_attention_mask(attention_mask, sequence_length, batch_size)
+        if attention_mask is not None:  # diffusers returns None for None but annotates a Tensor
+            attention_mask = attn.prepare_attention_mask(attention_mask, sequence_length, batch_size)
         if attn.group_norm is not None:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
         query = attn.to_q(hidden_states)
@@ -238,7 +240,19 @@ class CrossAttentionCapture(AttnProcessor2_0):
         return hidden_states / attn.rescale_output_factor
 
 
-def _cross_attention_names(unet: torch.nn.Module) -> list[str]:
+class ProcessorHost(Protocol):
+    """What ``capture_cross_attention`` needs of a UNet: diffusers' attention-processor API
+    (``torch.nn.Module`` alone types ``unet.attn_processors`` as a Tensor or Module)."""
+
+    @property
+    def attn_processors(self) -> dict[str, Any]: ...
+
+    def set_attn_processor(self, processor: Any) -> None: ...
+
+    def get_submodule(self, target: str) -> torch.nn.Module: ...
+
+
+def _cross_attention_names(unet: ProcessorHost) -> list[str]:
     names = []
     for name in unet.attn_processors:
         module = unet.get_submodule(name.removesuffix(".processor"))
@@ -248,7 +262,7 @@ def _cross_attention_names(unet: torch.nn.Module) -> list[str]:
 
 
 @contextmanager
-def capture_cross_attention(unet: torch.nn.Module, store: AttentionStore) -> Iterator[AttentionStore]:
+def capture_cross_attention(unet: ProcessorHost, store: AttentionStore) -> Iterator[AttentionStore]:
     """Install ``CrossAttentionCapture`` on the cross-attention layers of ``unet``; restore on exit."""
     if not hasattr(unet, "set_attn_processor"):
         raise TypeError(f"expected a diffusers UNet with set_attn_processor, got {type(unet).__name__}")

@@ -58,7 +58,7 @@ def encode_prompt(
     by default the UNet's native size).
     """
     if backbone.text_encoder_2 is not None:
-        return _encode_sdxl(backbone, prompts, size)
+        return _encode_sdxl(backbone, backbone.text_encoder_2, prompts, size)
     ids = tokenize(backbone.tokenizer, prompts).to(backbone.device)
     return Conditioning(backbone.text_encoder(ids)[0])
 
@@ -77,7 +77,9 @@ def sdxl_time_ids(backbone: Backbone, size: tuple[int, int] | None, batch: int) 
     return torch.tensor([values] * batch, dtype=torch.float32, device=backbone.device)
 
 
-def _encode_sdxl(backbone: Backbone, prompts: Sequence[str], size: tuple[int, int] | None) -> Conditioning:
+def _encode_sdxl(
+    backbone: Backbone, encoder_2: Any, prompts: Sequence[str], size: tuple[int, int] | None
+) -> Conditioning:
     """Both encoders' penultimate hidden states, concatenated, plus the second's pooled projection
     (the refiner has only the second encoder), as diffusers' SDXL pipelines encode prompts."""
     hidden = []
@@ -85,7 +87,7 @@ def _encode_sdxl(backbone: Backbone, prompts: Sequence[str], size: tuple[int, in
         ids = tokenize(backbone.tokenizer, prompts).to(backbone.device)
         hidden.append(backbone.text_encoder(ids, output_hidden_states=True).hidden_states[-2])
     ids_2 = tokenize(backbone.tokenizer_2, prompts).to(backbone.device)
-    second = backbone.text_encoder_2(ids_2, output_hidden_states=True)
+    second = encoder_2(ids_2, output_hidden_states=True)
     hidden.append(second.hidden_states[-2])
     dtype = backbone.unet.dtype
     added = {

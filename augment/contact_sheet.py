@@ -41,12 +41,12 @@ def contact_sheet(
     draw = ImageDraw.Draw(sheet)
     for k, (image, mask, label) in enumerate(tiles):
         tile = Image.fromarray(np.asarray(image, dtype=np.uint8)).resize(
-            (tile_size, tile_size), Image.BILINEAR
+            (tile_size, tile_size), Image.Resampling.BILINEAR
         )
         tile_arr = np.asarray(tile)
         if mask is not None:
             small = Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255).resize(
-                (tile_size, tile_size), Image.NEAREST
+                (tile_size, tile_size), Image.Resampling.NEAREST
             )
             tile_arr = outline_mask(tile_arr, np.asarray(small) > 127)
         x, y = (k % columns) * tile_size, (k // columns) * cell_h

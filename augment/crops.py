@@ -65,7 +65,7 @@ def resize_image(arr: np.ndarray, size: int) -> np.ndarray:
     """HWC uint8 -> size x size (area-like downsampling via PIL's box/bicubic filters)."""
     if arr.shape[0] == size and arr.shape[1] == size:
         return arr
-    resample = Image.BOX if arr.shape[0] > size else Image.BICUBIC
+    resample = Image.Resampling.BOX if arr.shape[0] > size else Image.Resampling.BICUBIC
     return np.asarray(Image.fromarray(arr).resize((size, size), resample))
 
 
@@ -73,5 +73,7 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     """HW {0,1} -> size x size {0,1}; a cell is set when any of its pixels is (thin defects survive)."""
     if mask.shape[0] == size and mask.shape[1] == size:
         return (mask > 0).astype(np.uint8)
-    frac = np.asarray(Image.fromarray((mask > 0).astype(np.float32)).resize((size, size), Image.BOX))
+    frac = np.asarray(
+        Image.fromarray((mask > 0).astype(np.float32)).resize((size, size), Image.Resampling.BOX)
+    )
     return (frac > 0.05).astype(np.uint8)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from augment.contact_sheet import save_contact_sheet
 from augment.demo_data import make_demo_dataset
 from augment.index import DatasetIndex, index_folder, load_sample_arrays
@@ -35,8 +37,13 @@ class DemoState:
 
 
 def step_data(state: DemoState) -> None:
-    sizes = dict(n_good_train=60, n_good_test=20, n_per_defect=6) if state.quick else {}
-    state.data_root = make_demo_dataset(state.out / "data", seed=state.seed, **sizes)
+    out = state.out / "data"
+    if state.quick:
+        state.data_root = make_demo_dataset(
+            out, n_good_train=60, n_good_test=20, n_per_defect=6, seed=state.seed
+        )
+    else:
+        state.data_root = make_demo_dataset(out, seed=state.seed)
     state.summary["data"] = str(state.data_root)
 
 
@@ -51,7 +58,7 @@ def step_index(state: DemoState) -> None:
 
 def step_contact_sheet(state: DemoState) -> None:
     assert state.split is not None
-    tiles = []
+    tiles: list[tuple[np.ndarray, np.ndarray | None, str]] = []
     for defect, rows in sorted(state.split.shots_by_defect().items()):
         for row in rows:
             image, mask = load_sample_arrays(row)
@@ -99,7 +106,10 @@ def write_summary(state: DemoState) -> None:
         ]
     evaluation = state.summary.get("evaluate")
     if evaluation:
-        lines += ["", f"Generation metrics (held-out real vs {evaluation['fake']}): see `{evaluation['report']}`."]
+        lines += [
+            "",
+            f"Generation metrics (held-out real vs {evaluation['fake']}): see `{evaluation['report']}`.",
+        ]
     lines += ["", "| step | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in state.summary["timings_s"].items()]
     (state.out / "summary.md").write_text("\n".join(lines) + "\n")

@@ -9,6 +9,7 @@ the same architecture family as Stable Diffusion inpainting, so one code path se
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
@@ -55,8 +56,15 @@ def build_tokenizer(words: Sequence[str] = WORDS, max_length: int = MAX_LENGTH) 
                 merges.append((left, right))
                 vocab[merged] = len(vocab)
             left = merged
+    # CLIPTokenizer hands merges straight to tokenizers' BPE, which takes (left, right) pairs;
+    # transformers annotates the argument as list[str].
     tok = CLIPTokenizer(
-        vocab=vocab, merges=merges, unk_token=EOS, bos_token=BOS, eos_token=EOS, pad_token=EOS
+        vocab=vocab,
+        merges=cast(list[str], merges),
+        unk_token=EOS,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=EOS,
     )
     tok.model_max_length = max_length
     return tok

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -72,9 +72,10 @@ class LoraSettings:
     def peft_config(self, targets: Sequence[str]) -> Any:
         from peft import LoraConfig
 
+        # peft annotates lora_alpha as int but only ever divides it by r, so float alphas are exact.
         return LoraConfig(
             r=self.rank,
-            lora_alpha=self.alpha,
+            lora_alpha=cast(int, self.alpha),
             lora_dropout=self.dropout,
             init_lora_weights="gaussian",
             target_modules=list(targets),
@@ -190,7 +191,9 @@ def load_lora(backbone: Backbone, folder: str | Path) -> None:
     pipeline = StableDiffusionXLPipeline if backbone.family == "sdxl" else StableDiffusionPipeline
     folder = Path(folder)
     if not (folder / LORA_WEIGHT_NAME).is_file():
-        raise FileNotFoundError(f"no {LORA_WEIGHT_NAME} in {folder}; write it with save_lora(backbone, folder)")
+        raise FileNotFoundError(
+            f"no {LORA_WEIGHT_NAME} in {folder}; write it with save_lora(backbone, folder)"
+        )
     state, alphas, metadata = pipeline.lora_state_dict(
         str(folder), weight_name=LORA_WEIGHT_NAME, return_lora_metadata=True
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from augment.backbone import Backbone
+from augment.backbone import Backbone, Family
 from augment.imageio import DataError
 
 __all__ = ["BackboneNotFoundError", "is_refiner", "load_backbone", "load_refiner", "read_model_index"]
@@ -152,7 +152,7 @@ def load_backbone(
             f"{name!r} is a {index.get('_class_name')} without unet/vae/scheduler; expected a Stable "
             f"Diffusion 1.x/2.x or SDXL pipeline"
         )
-    family = "sdxl" if classes["text_encoder_2"] is not None else "sd"
+    family: Family = "sdxl" if classes["text_encoder_2"] is not None else "sd"
     if vae_dtype is None:
         vae_dtype = torch.float32 if family == "sdxl" and dtype == torch.float16 else dtype
     options = {"dtype": dtype, "vae_dtype": vae_dtype, "variant": variant, "revision": revision}

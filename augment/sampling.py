@@ -13,6 +13,7 @@ starts from the source noised to level ``s``) and scales the guidance on the def
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -44,7 +45,24 @@ def steps_to_run(cfg: SampleConfig) -> int:
     return min(cfg.steps, int(np.floor(cfg.steps * max(0.0, cfg.strength) + 0.5)))
 
 
-def make_sampler(backbone: Backbone, steps: int) -> DDIMScheduler:
+class Sampler(Protocol):
+    """The part of a diffusers scheduler the denoising loops use (``DDIMScheduler`` after
+    ``set_timesteps``). mypy resolves ``diffusers.DDIMScheduler`` to the attribute-less dummy class
+    diffusers ships for torch-less installs, so the loops are typed against this instead."""
+
+    timesteps: torch.Tensor
+    init_noise_sigma: float
+
+    def scale_model_input(self, sample: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor: ...
+
+    def step(self, model_output: torch.Tensor, timestep: torch.Tensor, sample: torch.Tensor) -> Any: ...
+
+    def add_noise(
+        self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
+    ) -> torch.Tensor: ...
+
+
+def make_sampler(backbone: Backbone, steps: int) -> Sampler:
     """A deterministic DDIM sampler from the training scheduler's config."""
     sampler = DDIMScheduler.from_config(backbone.scheduler.config)
     sampler.set_timesteps(steps)

@@ -91,6 +91,15 @@ class DefectSynthesizer:
     def defects(self) -> list[str]:
         return list(self.config["defects"])
 
+    def _fitted_product(self) -> str:
+        """The product name the prompts use; generation needs it (``fit`` sets it)."""
+        if self.product is None:
+            raise ValueError(
+                "this synthesizer has no product name; call fit(...) first or pass "
+                "product=... to DefectSynthesizer(...)."
+            )
+        return self.product
+
     def fingerprint(self) -> str:
         """Short hash of the trained weights (``augment.fingerprint``: cheap on full-size models)."""
         b = self.backbone
@@ -356,11 +365,13 @@ class DefectSynthesizer:
         from augment.text2img import Text2ImgConfig, text_to_image
 
         cfg = Text2ImgConfig(steps, self.config["resolution"], w_product, w_defect)
-        seeds, fingerprint, pairs, attempts = seed_stream(generator), self.fingerprint(), [], 0
+        seeds, fingerprint, product = seed_stream(generator), self.fingerprint(), self._fitted_product()
+        pairs: list[SyntheticPair] = []
+        attempts = 0
         while len(pairs) < n and attempts < (max_attempts or 4 * n + 4):
             attempts += 1
             seed = int(seeds.integers(0, 2**31 - 1))
-            pair = text_to_image(self.backbone, self.product, defect, 1, cfg, seed)[0]
+            pair = text_to_image(self.backbone, product, defect, 1, cfg, seed)[0]
             if pair.mask.any():
                 pair.record["model_fingerprint"] = fingerprint
                 pairs.append(pair)
@@ -387,7 +398,8 @@ class DefectSynthesizer:
         progress: bool,
         refine: tuple[Backbone, float] | None = None,
     ) -> list[SyntheticPair]:
-        prompt, negative = prompt_for(self.product, defect), prompt_for(self.product, None)
+        product = self._fitted_product()
+        prompt, negative = prompt_for(product, defect), prompt_for(product, None)
         fg, filt, fingerprint = ForegroundCache(sources), QualityFilter(), self.fingerprint()
         shots = self.shots.get(defect, [])
         pairs: list[SyntheticPair] = []
@@ -407,7 +419,7 @@ class DefectSynthesizer:
                 "prompt": prompt,
                 "negative_prompt": negative,
                 "defect": defect,
-                "product": self.product,
+                "product": product,
                 "strength": cfg.strength,
                 "guidance": cfg.guidance,
                 "steps": cfg.steps,
@@ -452,11 +464,12 @@ class DefectSynthesizer:
         refine: tuple[Backbone, float] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """One inpainting run (+ optional refiner pass) from a pair seed: (image, changed-region mask)."""
-        prompt, negative = prompt_for(self.product, defect), prompt_for(self.product, None)
+        product = self._fitted_product()
+        prompt, negative = prompt_for(product, defect), prompt_for(product, None)
         gen = torch.Generator().manual_seed(seed)
         out = inpaint(self.backbone, source, mask, prompt, negative, cfg, gen)
         if refine is not None:
-            out = refine_in_mask(refine[0], out, mask, str(self.product), defect, refine[1], cfg, gen)
+            out = refine_in_mask(refine[0], out, mask, product, defect, refine[1], cfg, gen)
         return out, changed_region(source, out, mask)
 
     def reproduce(

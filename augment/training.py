@@ -114,9 +114,13 @@ def sample_batch(data: TrainData, cfg: TrainConfig, rng: np.random.Generator) ->
             img, msk = _good_window(data, cfg, rng)
             defect = None
         else:
-            image, mask, defect = data.shots[rng.integers(len(data.shots))]
+            image, shot_mask, defect = data.shots[rng.integers(len(data.shots))]
             img, msk = _window(
-                image, mask, jittered_box(mask, cfg.resolution, cfg.context, rng), cfg.resolution, False
+                image,
+                shot_mask,
+                jittered_box(shot_mask, cfg.resolution, cfg.context, rng),
+                cfg.resolution,
+                False,
             )
         if flip:
             img, msk = img[:, ::-1], msk[:, ::-1]
@@ -205,7 +209,7 @@ def diffusion_loss(
             (hooks or local).enter_context(capture_cross_attention(backbone.unet, store))
             pred = predict_noise(backbone, noisy, t, cond, mask, masked)
             store.freeze()
-        weight = attention_weight(store.maps(tuple(mask.shape[-2:])), mask)
+        weight = attention_weight(store.maps((mask.shape[-2], mask.shape[-1])), mask)
         weight = torch.where(has_defect, weight, attention_weight(None, mask))
     else:
         pred = predict_noise(backbone, noisy, t, cond, mask, masked)
@@ -253,6 +257,11 @@ def _restore(
     backbone.unet.load_state_dict(state["unet"])
     backbone.text_encoder.load_state_dict(state["text_encoder"])
     if state.get("text_encoder_2") is not None:
+        if backbone.text_encoder_2 is None:
+            raise ValueError(
+                f"checkpoint {path} has a second text encoder (SDXL) but this {backbone.family!r} "
+                "backbone has none; resume with the backbone the checkpoint was written from."
+            )
         backbone.text_encoder_2.load_state_dict(state["text_encoder_2"])
     opt.load_state_dict(state["optimizer"])
     rng.bit_generator.state = state["numpy_rng"]
@@ -290,7 +299,7 @@ def train(
     opt = make_optimizer(groups, cfg.lr, options)
     scaler = grad_scaler(options, backbone.device)
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
-    start, losses = _restore(ckpt, backbone, opt, rng, gen) if resume else (0, [])
+    start, losses = _restore(ckpt, backbone, opt, rng, gen) if resume and ckpt is not None else (0, [])
     last_good = start if resume else None
     backbone.unet.train()
     bar = tqdm(range(start, cfg.steps), desc="fit", initial=start, total=cfg.steps, disable=not progress)

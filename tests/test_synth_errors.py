@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from augment.imageio import DataError
 from augment.synthesizer import DefectSynthesizer
@@ -91,3 +92,22 @@ def test_filter_failure_says_why(fitted: DefectSynthesizer) -> None:
         fitted.generate(
             1, images=[image()], masks=[mask], strength=0.01, steps=20, max_attempts=2, progress=False
         )
+
+
+@pytest.mark.parametrize("mode", ["inpaint", "text2img"])
+def test_generate_without_product_name(mode: str) -> None:
+    synth = DefectSynthesizer(resolution=16, channels=(8, 16, 16), defects=("spot",))
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:30, 20:30] = 1
+    sources = {"images": [image()], "masks": [mask]} if mode == "inpaint" else {}
+    with pytest.raises(ValueError, match="this synthesizer has no product name; call fit"):
+        synth.generate(1, mode=mode, **sources, **GEN)
+
+
+def test_resume_sdxl_checkpoint_on_embedded_backbone(tiny_pills: Path, tmp_path: Path) -> None:
+    kw = {"defects": ["spot"], "batch_size": 2, "progress": False, "checkpoint_dir": tmp_path}
+    DefectSynthesizer(resolution=16, channels=(8, 16, 16)).fit(tiny_pills, steps=1, **kw)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    torch.save(state | {"text_encoder_2": {}}, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"has a second text encoder \(SDXL\) but this 'embedded' backbone"):
+        DefectSynthesizer(resolution=16, channels=(8, 16, 16)).fit(tiny_pills, steps=2, resume=True, **kw)
