@@ -9,14 +9,11 @@ identical synthesizer: same seed, same pairs.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
 from augment.backbone import Backbone
 from augment.fingerprint import model_fingerprint
@@ -29,20 +26,25 @@ from augment.generation import (
     parse_mask_source,
     seed_stream,
 )
-from augment.imageio import DataError, read_image
 from augment.index import DatasetIndex, index_folder, load_sample_arrays
-from augment.masks import RealMaskBank
 from augment.pairs import SyntheticPair
-from augment.quality import QualityFilter, changed_region
-from augment.refiner import DEFAULT_REFINER_STRENGTH, check_refiner_strength, refine_in_mask, resolve_refiner
-from augment.sampling import SampleConfig, inpaint
+from augment.refiner import DEFAULT_REFINER_STRENGTH, check_refiner_strength, resolve_refiner
+from augment.sampling import SampleConfig
 from augment.split import FewShotSplit, make_split
+from augment.synth_generate import (
+    PaintSpec,
+    check_generate_counts,
+    inpaint_pairs,
+    paint,
+    plan_sources,
+    real_mask_bank,
+    text2img_pairs,
+)
 from augment.synth_io import load_folder, save_folder
-from augment.tokens import add_placeholder_tokens, prompt_for
+from augment.tokens import add_placeholder_tokens
 from augment.train_options import TrainOptions, write_validation_sheet
 from augment.training import TrainConfig, TrainData, train
 
-logger = logging.getLogger(__name__)
 MAX_GOOD_IMAGES = 64
 
 
@@ -231,21 +233,18 @@ class DefectSynthesizer:
             raise ValueError(f"unknown defect type {defect!r}; fitted types are {self.defects}.")
         return defect
 
-    def _sources(
-        self, images: Sequence[np.ndarray | str | Path] | np.ndarray | None
-    ) -> tuple[list[np.ndarray], list[str]]:
-        if images is not None:
-            listed = [images] if isinstance(images, (np.ndarray, str, Path)) else list(images)
-            names = [str(x) if isinstance(x, (str, Path)) else f"array[{i}]" for i, x in enumerate(listed)]
-            return check_images([read_image(x) if isinstance(x, (str, Path)) else x for x in listed]), names
-        paths = self.config["good_images"]
-        missing = [p for p in paths if not Path(p).is_file()]
-        if not paths or missing:
-            raise DataError(
-                f"the fitted defect-free images are not available ({len(missing)} of {len(paths)} "
-                "missing); pass images=[...] (or --data DIR on the command line)."
-            )
-        return [read_image(p) for p in paths], list(paths)
+    def _paint_spec(
+        self, defect: str, steps: int, strength: float, guidance: float, refine: tuple[Backbone, float] | None
+    ) -> PaintSpec:
+        """What ``augment.synth_generate.paint`` needs for one generate / reproduce call."""
+        cfg = SampleConfig(
+            steps=steps,
+            strength=strength,
+            guidance=guidance,
+            resolution=self.config["resolution"],
+            context=self.config["context"],
+        )
+        return PaintSpec(self.backbone, self._fitted_product(), defect, cfg, refine)
 
     def generate(
         self,
@@ -282,12 +281,7 @@ class DefectSynthesizer:
         ``refiner_strength``, inside the mask only (``augment.refiner``). ``mask_quality=True``
         (text2img) adds the masks' area / IoU statistics against the shot masks to ``last_report``.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}.")
-        if not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must lie in [0, 1] (0 returns the source image), got {strength}.")
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}.")
+        check_generate_counts(n, strength, steps)
         if product is not None and self.product is not None and product != self.product:
             raise ValueError(
                 f"this synthesizer was fitted on product {self.product!r}, not {product!r}; "
@@ -301,37 +295,19 @@ class DefectSynthesizer:
             if refine is not None:
                 raise ValueError("refiner= applies to mode='inpaint' only; drop it for text2img.")
             w_p = guidance if w_product is None else w_product
-            pairs = self._text2img(int(n), defect, steps, w_p, guidance * strength, generator, max_attempts)
-            if mask_quality:
-                self.last_report["mask_quality"] = self._mask_quality(pairs, defect)
-            return pairs
+            return self._text2img(
+                int(n), defect, steps, (w_p, guidance * strength), generator, max_attempts, mask_quality
+            )
         if mask_quality:
             raise ValueError("mask_quality= applies to mode='text2img' (its masks come from attention).")
-        sources, names = self._sources(images)
-        given = check_masks(masks, sources) if masks is not None else None
-        sampler = MaskSampler(parse_mask_source(mask_source), None)
-        if given is None and sampler.source == "real":
-            sampler.bank = RealMaskBank([m for _, m in self.shots.get(defect, [])] or [np.ones((1, 1))])
-        cfg = SampleConfig(
-            steps=steps,
-            strength=float(strength),
-            guidance=float(guidance),
-            resolution=self.config["resolution"],
-            context=self.config["context"],
-        )
-        return self._generate_loop(
-            int(n),
-            defect,
-            sources,
-            names,
-            given,
-            sampler,
-            cfg,
-            seed_stream(generator),
-            quality_filter and strength > 0,
-            max_attempts or 4 * n + 4,
-            progress,
-            refine,
+        shots = self.shots.get(defect, [])
+        plan = plan_sources(images, masks, mask_source, self.config["good_images"], [m for _, m in shots])
+        spec = self._paint_spec(defect, steps, float(strength), float(guidance), refine)
+        seeds, fingerprint = seed_stream(generator), self.fingerprint()
+        self.last_report = {}
+        use_filter, limit = quality_filter and strength > 0, max_attempts or 4 * n + 4
+        return inpaint_pairs(
+            spec, int(n), plan, seeds, shots, fingerprint, use_filter, limit, progress, self.last_report
         )
 
     def _refiner(self, refiner: str | Path | Backbone, strength: float) -> tuple[Backbone, float]:
@@ -344,133 +320,33 @@ class DefectSynthesizer:
             self._refiners[str(refiner)] = resolve_refiner(refiner)
         return self._refiners[str(refiner)], strength
 
-    def _mask_quality(self, pairs: list[SyntheticPair], defect: str) -> dict[str, float]:
-        """Text2img masks vs the fitted shots' masks (``augment.text2img.mask_quality``)."""
-        from augment.text2img import mask_quality
-
-        shots = [m for _, m in self.shots.get(defect, [])]
-        return mask_quality([p.mask for p in pairs], shots, self.config["resolution"], self.config["context"])
-
     def _text2img(
         self,
         n: int,
         defect: str,
         steps: int,
-        w_product: float,
-        w_defect: float,
+        scales: tuple[float, float],
         generator: SeedSource,
         max_attempts: int | None,
+        mask_quality: bool,
     ) -> list[SyntheticPair]:
-        """Whole-image pairs (``augment.text2img``); a pair whose attention mask is empty is redrawn."""
-        from augment.text2img import Text2ImgConfig, text_to_image
+        """Whole-image pairs (``augment.synth_generate.text2img_pairs``) at (product, defect)
+        guidance ``scales``; ``mask_quality`` adds ``augment.text2img.mask_quality`` to the report."""
+        from augment.text2img import Text2ImgConfig
+        from augment.text2img import mask_quality as mask_stats
 
-        cfg = Text2ImgConfig(steps, self.config["resolution"], w_product, w_defect)
+        res, ctx = self.config["resolution"], self.config["context"]
+        cfg = Text2ImgConfig(steps, res, *scales)
         seeds, fingerprint, product = seed_stream(generator), self.fingerprint(), self._fitted_product()
-        pairs: list[SyntheticPair] = []
-        attempts = 0
-        while len(pairs) < n and attempts < (max_attempts or 4 * n + 4):
-            attempts += 1
-            seed = int(seeds.integers(0, 2**31 - 1))
-            pair = text_to_image(self.backbone, product, defect, 1, cfg, seed)[0]
-            if pair.mask.any():
-                pair.record["model_fingerprint"] = fingerprint
-                pairs.append(pair)
-        self.last_report = {"accepted": len(pairs), "rejected": attempts - len(pairs), "attempts": attempts}
-        if len(pairs) < n:
-            raise RuntimeError(
-                f"only {len(pairs)} of {n} text2img {defect} pairs had a non-empty attention mask in "
-                f"{attempts} attempts; fit longer or raise the guidance."
-            )
-        return pairs
-
-    def _generate_loop(
-        self,
-        n: int,
-        defect: str,
-        sources: list[np.ndarray],
-        names: list[str],
-        given: list[np.ndarray] | None,
-        sampler: MaskSampler,
-        cfg: SampleConfig,
-        seeds: np.random.Generator,
-        use_filter: bool,
-        max_attempts: int,
-        progress: bool,
-        refine: tuple[Backbone, float] | None = None,
-    ) -> list[SyntheticPair]:
-        product = self._fitted_product()
-        prompt, negative = prompt_for(product, defect), prompt_for(product, None)
-        fg, filt, fingerprint = ForegroundCache(sources), QualityFilter(), self.fingerprint()
-        shots = self.shots.get(defect, [])
-        pairs: list[SyntheticPair] = []
-        bar = tqdm(total=n, desc=f"generate {defect}", disable=not progress)
-        attempt = 0
-        while len(pairs) < n and attempt < max_attempts:
-            k = attempt % len(sources) if given is not None else int(seeds.integers(len(sources)))
-            seed = int(seeds.integers(0, 2**31 - 1))
-            attempt += 1
-            source = sources[k]
-            mask = given[k] if given is not None else sampler(fg[k], np.random.default_rng(seed))
-            out, changed = self._paint(seed, source, mask, defect, cfg, refine)
-            if use_filter and not filt.check(source, out, changed, fg[k], shots)[0]:
-                continue
-            record = {
-                "seed": seed,
-                "prompt": prompt,
-                "negative_prompt": negative,
-                "defect": defect,
-                "product": product,
-                "strength": cfg.strength,
-                "guidance": cfg.guidance,
-                "steps": cfg.steps,
-                "resolution": cfg.resolution,
-                "source_image": names[k],
-                "mask_source": "given" if given is not None else sampler.source,
-                "input_mask_area": int(mask.sum()),
-                "model_fingerprint": fingerprint,
-            }
-            if refine is not None:
-                record |= {"refiner": refine[0].source, "refiner_strength": refine[1]}
-            pairs.append(SyntheticPair(out, changed, record))
-            bar.update(1)
-        bar.close()
-        self.last_report = filt.summary() | {
-            "accepted": len(pairs),
-            "attempts": attempt,
-            "filtered": int(use_filter),
-        }
-        logger.info(
-            "generate %s: %d accepted, %d rejected %s",
-            defect,
-            len(pairs),
-            self.last_report["rejected"],
-            {k: v for k, v in filt.counts.items() if v},
+        self.last_report = {}
+        limit = max_attempts or 4 * n + 4
+        pairs = text2img_pairs(
+            self.backbone, product, defect, n, cfg, seeds, fingerprint, limit, self.last_report
         )
-        if len(pairs) < n:
-            raise RuntimeError(
-                f"only {len(pairs)} of {n} {defect} pairs passed the quality filter in "
-                f"{attempt} attempts (rejected: {dict(filt.counts)}); fit longer, raise strength "
-                "or guidance, or pass quality_filter=False."
-            )
+        if mask_quality:
+            shots = [m for _, m in self.shots.get(defect, [])]
+            self.last_report["mask_quality"] = mask_stats([p.mask for p in pairs], shots, res, ctx)
         return pairs
-
-    def _paint(
-        self,
-        seed: int,
-        source: np.ndarray,
-        mask: np.ndarray,
-        defect: str,
-        cfg: SampleConfig,
-        refine: tuple[Backbone, float] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """One inpainting run (+ optional refiner pass) from a pair seed: (image, changed-region mask)."""
-        product = self._fitted_product()
-        prompt, negative = prompt_for(product, defect), prompt_for(product, None)
-        gen = torch.Generator().manual_seed(seed)
-        out = inpaint(self.backbone, source, mask, prompt, negative, cfg, gen)
-        if refine is not None:
-            out = refine_in_mask(refine[0], out, mask, product, defect, refine[1], cfg, gen)
-        return out, changed_region(source, out, mask)
 
     def reproduce(
         self, record: dict[str, Any], image: np.ndarray, mask: np.ndarray | None = None
@@ -488,20 +364,16 @@ class DefectSynthesizer:
                 raise ValueError("this pair was made from a given mask; pass it as mask=.")
             mask = check_masks([mask], [source])[0]
         else:
-            bank = RealMaskBank([m for _, m in self.shots.get(defect, [])] or [np.ones((1, 1))])
-            sampler = MaskSampler(parse_mask_source(record["mask_source"]), bank)
+            sampler = MaskSampler(
+                parse_mask_source(record["mask_source"]),
+                real_mask_bank([m for _, m in self.shots.get(defect, [])]),
+            )
             mask = sampler(ForegroundCache([source])[0], np.random.default_rng(seed))
-        cfg = SampleConfig(
-            steps=int(record["steps"]),
-            strength=float(record["strength"]),
-            guidance=float(record["guidance"]),
-            resolution=self.config["resolution"],
-            context=self.config["context"],
-        )
         refine = None
         if record.get("refiner") is not None:
             refine = self._refiner(record["refiner"], float(record["refiner_strength"]))
-        out, changed = self._paint(seed, source, mask, defect, cfg, refine)
+        steps, strength, guidance = int(record["steps"]), float(record["strength"]), float(record["guidance"])
+        out, changed = paint(self._paint_spec(defect, steps, strength, guidance, refine), seed, source, mask)
         return SyntheticPair(out, changed, dict(record))
 
     # ---------------------------------------------------------------- save / load

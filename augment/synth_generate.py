@@ -1,0 +1,235 @@
+"""The generation loops behind ``DefectSynthesizer.generate`` and ``reproduce``.
+
+Pure functions over a backbone: ``plan_sources`` loads and checks one call's images and masks,
+``paint`` makes one inpainted pair from its seed (plus the optional refiner pass), ``inpaint_pairs``
+draws sources, masks and seeds until ``n`` pairs pass the quality filter, ``text2img_pairs`` draws
+whole images until ``n`` have a non-empty attention mask. The synthesizer keeps the state (weights,
+shots, config) and passes in what one call needs; each loop fills ``report`` (the synthesizer's
+``last_report``) before it can raise for too few pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from augment.backbone import Backbone
+from augment.generation import ForegroundCache, MaskSampler, check_images, check_masks, parse_mask_source
+from augment.imageio import DataError, read_image
+from augment.masks import RealMaskBank
+from augment.pairs import SyntheticPair
+from augment.quality import QualityFilter, changed_region
+from augment.refiner import refine_in_mask
+from augment.sampling import SampleConfig, inpaint
+from augment.tokens import prompt_for
+
+if TYPE_CHECKING:
+    from augment.text2img import Text2ImgConfig
+
+# The messages are the synthesizer's: keep its logger name so logging configuration still applies.
+logger = logging.getLogger("augment.synthesizer")
+
+__all__ = [
+    "PaintSpec",
+    "SourcePlan",
+    "check_generate_counts",
+    "inpaint_pairs",
+    "load_sources",
+    "paint",
+    "plan_sources",
+    "real_mask_bank",
+    "text2img_pairs",
+]
+
+
+@dataclass(frozen=True)
+class PaintSpec:
+    """What every inpainted pair of one ``generate`` call shares."""
+
+    backbone: Backbone
+    product: str
+    defect: str
+    cfg: SampleConfig
+    refine: tuple[Backbone, float] | None = None
+
+
+def check_generate_counts(n: int, strength: float, steps: int) -> None:
+    """Validate ``generate``'s pair count, strength and step count (ValueError saying what is expected)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}.")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must lie in [0, 1] (0 returns the source image), got {strength}.")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+
+
+def load_sources(
+    images: Sequence[np.ndarray | str | Path] | np.ndarray | None, good_images: Sequence[str]
+) -> tuple[list[np.ndarray], list[str]]:
+    """The defect-free images to paint into, with their names: ``images`` (arrays or paths) when
+    given, else the fitted ``good_images`` paths, which must all still exist."""
+    if images is not None:
+        listed = [images] if isinstance(images, (np.ndarray, str, Path)) else list(images)
+        names = [str(x) if isinstance(x, (str, Path)) else f"array[{i}]" for i, x in enumerate(listed)]
+        return check_images([read_image(x) if isinstance(x, (str, Path)) else x for x in listed]), names
+    paths = good_images
+    missing = [p for p in paths if not Path(p).is_file()]
+    if not paths or missing:
+        raise DataError(
+            f"the fitted defect-free images are not available ({len(missing)} of {len(paths)} "
+            "missing); pass images=[...] (or --data DIR on the command line)."
+        )
+    return [read_image(p) for p in paths], list(paths)
+
+
+def real_mask_bank(shot_masks: Sequence[np.ndarray]) -> RealMaskBank:
+    """The fitted shots' masks of one defect type (a full mask when there are none)."""
+    return RealMaskBank(list(shot_masks) or [np.ones((1, 1))])
+
+
+@dataclass
+class SourcePlan:
+    """One inpaint call's defect-free images, their names, and where each pair's mask comes from:
+    ``given`` masks (one per image) or ``sampler``."""
+
+    images: list[np.ndarray]
+    names: list[str]
+    given: list[np.ndarray] | None
+    sampler: MaskSampler
+
+
+def plan_sources(
+    images: Sequence[np.ndarray | str | Path] | np.ndarray | None,
+    masks: Sequence[np.ndarray] | np.ndarray | None,
+    mask_source: str,
+    good_images: Sequence[str],
+    shot_masks: Sequence[np.ndarray],
+) -> SourcePlan:
+    """Load and check ``generate``'s images and masks; 'real' mask sampling draws on ``shot_masks``."""
+    sources, names = load_sources(images, good_images)
+    given = check_masks(masks, sources) if masks is not None else None
+    sampler = MaskSampler(parse_mask_source(mask_source), None)
+    if given is None and sampler.source == "real":
+        sampler.bank = real_mask_bank(shot_masks)
+    return SourcePlan(sources, names, given, sampler)
+
+
+def paint(spec: PaintSpec, seed: int, source: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One inpainting run (+ optional refiner pass) from a pair seed: (image, changed-region mask)."""
+    prompt, negative = prompt_for(spec.product, spec.defect), prompt_for(spec.product, None)
+    gen = torch.Generator().manual_seed(seed)
+    out = inpaint(spec.backbone, source, mask, prompt, negative, spec.cfg, gen)
+    if spec.refine is not None:
+        refiner, strength = spec.refine
+        out = refine_in_mask(refiner, out, mask, spec.product, spec.defect, strength, spec.cfg, gen)
+    return out, changed_region(source, out, mask)
+
+
+def _record(
+    spec: PaintSpec, seed: int, source_name: str, mask_source: str, mask: np.ndarray, fingerprint: str
+) -> dict[str, Any]:
+    """Everything ``reproduce`` needs to rebuild the pair, in the manifest's key order."""
+    cfg = spec.cfg
+    record: dict[str, Any] = {
+        "seed": seed,
+        "prompt": prompt_for(spec.product, spec.defect),
+        "negative_prompt": prompt_for(spec.product, None),
+        "defect": spec.defect,
+        "product": spec.product,
+        "strength": cfg.strength,
+        "guidance": cfg.guidance,
+        "steps": cfg.steps,
+        "resolution": cfg.resolution,
+        "source_image": source_name,
+        "mask_source": mask_source,
+        "input_mask_area": int(mask.sum()),
+        "model_fingerprint": fingerprint,
+    }
+    if spec.refine is not None:
+        record |= {"refiner": spec.refine[0].source, "refiner_strength": spec.refine[1]}
+    return record
+
+
+def inpaint_pairs(
+    spec: PaintSpec,
+    n: int,
+    plan: SourcePlan,
+    seeds: np.random.Generator,
+    shots: list[tuple[np.ndarray, np.ndarray]],
+    fingerprint: str,
+    use_filter: bool,
+    max_attempts: int,
+    progress: bool,
+    report: dict[str, Any],
+) -> list[SyntheticPair]:
+    """``n`` inpainted pairs: given masks cycle with their images, sampled masks pick random sources."""
+    sources, given, sampler = plan.images, plan.given, plan.sampler
+    fg, filt = ForegroundCache(sources), QualityFilter()
+    pairs: list[SyntheticPair] = []
+    bar = tqdm(total=n, desc=f"generate {spec.defect}", disable=not progress)
+    attempt = 0
+    while len(pairs) < n and attempt < max_attempts:
+        k = attempt % len(sources) if given is not None else int(seeds.integers(len(sources)))
+        seed = int(seeds.integers(0, 2**31 - 1))
+        attempt += 1
+        source = sources[k]
+        mask = given[k] if given is not None else sampler(fg[k], np.random.default_rng(seed))
+        out, changed = paint(spec, seed, source, mask)
+        if use_filter and not filt.check(source, out, changed, fg[k], shots)[0]:
+            continue
+        mask_source = "given" if given is not None else sampler.source
+        record = _record(spec, seed, plan.names[k], mask_source, mask, fingerprint)
+        pairs.append(SyntheticPair(out, changed, record))
+        bar.update(1)
+    bar.close()
+    report |= filt.summary() | {"accepted": len(pairs), "attempts": attempt, "filtered": int(use_filter)}
+    rejected = {k: v for k, v in filt.counts.items() if v}
+    logger.info(
+        "generate %s: %d accepted, %d rejected %s", spec.defect, len(pairs), report["rejected"], rejected
+    )
+    if len(pairs) < n:
+        raise RuntimeError(
+            f"only {len(pairs)} of {n} {spec.defect} pairs passed the quality filter in "
+            f"{attempt} attempts (rejected: {dict(filt.counts)}); fit longer, raise strength "
+            "or guidance, or pass quality_filter=False."
+        )
+    return pairs
+
+
+def text2img_pairs(
+    backbone: Backbone,
+    product: str,
+    defect: str,
+    n: int,
+    cfg: Text2ImgConfig,
+    seeds: np.random.Generator,
+    fingerprint: str,
+    max_attempts: int,
+    report: dict[str, Any],
+) -> list[SyntheticPair]:
+    """Whole-image pairs (``augment.text2img``); a pair whose attention mask is empty is redrawn."""
+    from augment.text2img import text_to_image  # attention capture only loads for text2img
+
+    pairs: list[SyntheticPair] = []
+    attempts = 0
+    while len(pairs) < n and attempts < max_attempts:
+        attempts += 1
+        seed = int(seeds.integers(0, 2**31 - 1))
+        pair = text_to_image(backbone, product, defect, 1, cfg, seed)[0]
+        if pair.mask.any():
+            pair.record["model_fingerprint"] = fingerprint
+            pairs.append(pair)
+    report |= {"accepted": len(pairs), "rejected": attempts - len(pairs), "attempts": attempts}
+    if len(pairs) < n:
+        raise RuntimeError(
+            f"only {len(pairs)} of {n} text2img {defect} pairs had a non-empty attention mask in "
+            f"{attempts} attempts; fit longer or raise the guidance."
+        )
+    return pairs
