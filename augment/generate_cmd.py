@@ -12,6 +12,7 @@ import torch
 
 from augment.contact_sheet import save_contact_sheet
 from augment.imageio import read_image
+from augment.masks import DEFAULT_MAX_ROTATION
 from augment.pairs import SyntheticPair, write_pair
 
 SHEET = "contact_sheet.png"
@@ -33,6 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--sample-steps", type=int, default=25, help="denoising steps (default: 25)")
     parser.add_argument("--mask-source", default="real", help="'real' or 'procedural:blob|scratch|crack'")
+    parser.add_argument(
+        "--mask-rotation",
+        type=float,
+        default=DEFAULT_MAX_ROTATION,
+        metavar="DEG",
+        help="rotate real masks within +-DEG degrees (default: %(default)s, keeps the shots' "
+        "orientation; 180: any angle)",
+    )
     parser.add_argument("--no-quality-filter", action="store_true", help="keep every sample")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -109,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             refiner=args.refiner,
             refiner_strength=args.refiner_strength,
             mask_quality=args.mask_quality,
+            mask_rotation=args.mask_rotation,
         )
         for k, pair in enumerate(pairs):
             write_pair(out, pair, f"synth_{defect}_{k:04d}", synth.product or "product", defect)

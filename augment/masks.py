@@ -3,8 +3,8 @@
 * `estimate_foreground`: the object (a pill, a cable) versus its background, so that no defect is
   placed off the product. Textured surfaces that fill the frame (KSDD) have no separable object;
   the whole image is then foreground.
-* `RealMaskBank`: the real few-shot masks under random scale, rotation, flips and elastic
-  deformation, placed at a random position where every defect pixel lies on the foreground.
+* `RealMaskBank`: the real few-shot masks under random scale, a small rotation jitter (defects in
+  inspection data keep a characteristic orientation), flips and elastic deformation, placed at a random position where every defect pixel lies on the foreground.
 * `procedural_mask`: blobs, scratches and cracks drawn from a generator, placed the same way.
 
 Every function takes an explicit `np.random.Generator`; same seed, same mask.
@@ -38,6 +38,9 @@ RIM_LEVEL = 0.5
 ANALYSIS_SIDE = 160  # the estimate runs on a copy at most this many pixels on its longer side
 # An object that covers more than this share of the image border is a texture, not an object.
 MAX_BORDER_FRACTION = 0.2
+# Rotation jitter (degrees either way) of resampled and pasted defects: KSDD cracks are all nearly
+# horizontal, and full rotation made synthetic masks unlike every real one. 180 = any angle.
+DEFAULT_MAX_ROTATION = 15.0
 
 
 def _border_distance(image: np.ndarray) -> np.ndarray:
@@ -215,12 +218,36 @@ def random_flip(arrays: Sequence[np.ndarray], rng: np.random.Generator) -> list[
     return [np.ascontiguousarray(a[::-1] if ud else a) for a in out]
 
 
+def check_rotation(max_rotation: float | bool) -> float:
+    """A rotation limit in degrees in [0, 180]; True / False (the old `rotate` flag) mean 180 / 0."""
+    if isinstance(max_rotation, bool):
+        return 180.0 if max_rotation else 0.0
+    if not isinstance(max_rotation, (int, float, np.number)) or not 0 <= max_rotation <= 180:
+        raise ValueError(
+            f"max_rotation must be degrees in [0, 180] (0 keeps the orientation, 180 any angle), "
+            f"got {max_rotation!r}."
+        )
+    return float(max_rotation)
+
+
+def rotation_angle(rng: np.random.Generator, max_rotation: float | bool) -> float:
+    """A random angle within +-`max_rotation` degrees (0: no draw; >= 180: the full circle)."""
+    limit = check_rotation(max_rotation)
+    if limit == 0:
+        return 0.0
+    return float(rng.uniform(0, 360)) if limit >= 180 else float(rng.uniform(-limit, limit))
+
+
 def random_affine(
-    mask: np.ndarray, rng: np.random.Generator, scale: float, rotate: bool = True, flip: bool = True
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    scale: float,
+    max_rotation: float | bool = DEFAULT_MAX_ROTATION,
+    flip: bool = True,
 ) -> np.ndarray:
-    """Scale, rotate (expanding the canvas) and flip a binary crop; returns a tight crop."""
-    angle = float(rng.uniform(0, 360)) if rotate else 0.0
-    mat, size = expanding_rotation(mask.shape, angle, scale)
+    """Scale, rotate within +-`max_rotation` degrees (expanding the canvas) and flip a binary crop;
+    returns a tight crop."""
+    mat, size = expanding_rotation(mask.shape, rotation_angle(rng, max_rotation), scale)
     out = cv2.warpAffine(mask.astype(np.float32), mat, size, flags=cv2.INTER_LINEAR)
     if flip:
         out = random_flip([out], rng)[0]
@@ -269,17 +296,20 @@ class RealMaskBank:
     """The real few-shot defect masks, resampled under random geometry inside the foreground.
 
     `scale_range` is relative to each mask's own size; the crop is shrunk further if it cannot fit
-    the target. `max_tries` bounds the retries before `sample` gives up with a ValueError.
+    the target. `max_rotation` (degrees, default a 15 degree jitter) keeps the shots' orientation;
+    180 allows any angle. `rotate` is the older flag and, when given, overrides it (True: 180,
+    False: 0). `max_tries` bounds the retries before `sample` gives up with a ValueError.
     """
 
     def __init__(
         self,
         masks: Sequence[np.ndarray],
         scale_range: tuple[float, float] = (0.7, 1.3),
-        rotate: bool = True,
+        rotate: bool | None = None,
         flip: bool = True,
         elastic_alpha: float = 0.1,
         max_tries: int = 30,
+        max_rotation: float = DEFAULT_MAX_ROTATION,
     ) -> None:
         crops = [crop_to_content(np.asarray(m) > 0) for m in masks if np.asarray(m).any()]
         if not crops:
@@ -293,7 +323,8 @@ class RealMaskBank:
             raise ValueError(f"max_tries must be >= 1, got {max_tries}.")
         self.crops = [c.astype(np.uint8) for c in crops]
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
-        self.rotate, self.flip, self.elastic_alpha, self.max_tries = rotate, flip, elastic_alpha, max_tries
+        self.max_rotation = check_rotation(max_rotation if rotate is None else rotate)
+        self.flip, self.elastic_alpha, self.max_tries = flip, elastic_alpha, max_tries
 
     @classmethod
     def from_files(cls, paths: Sequence[str | Path], **kwargs: object) -> RealMaskBank:
@@ -306,7 +337,7 @@ class RealMaskBank:
     def _transformed(self, rng: np.random.Generator, fit: float) -> np.ndarray:
         crop = self.crops[rng.integers(len(self.crops))]
         scale = float(rng.uniform(*self.scale_range)) * fit
-        out = random_affine(crop, rng, scale, rotate=self.rotate, flip=self.flip)
+        out = random_affine(crop, rng, scale, self.max_rotation, self.flip)
         if self.elastic_alpha > 0 and out.any():
             out = elastic(out, rng, self.elastic_alpha)
         return out
@@ -401,13 +432,16 @@ def procedural_mask(
 
 
 __all__ = [
+    "DEFAULT_MAX_ROTATION",
     "PROCEDURAL_KINDS",
     "RealMaskBank",
+    "check_rotation",
     "crop_to_content",
     "estimate_foreground",
     "expanding_rotation",
     "place_inside",
     "procedural_mask",
     "random_flip",
+    "rotation_angle",
     "valid_offsets",
 ]

@@ -1,7 +1,8 @@
 """Copy-paste of a real (or stored synthetic) defect into another image, mask kept aligned.
 
 The classical baseline of the downstream benchmark and the cheap path of `DefectAugment` with a
-bank: cut the defect with a little context, scale / rotate / flip it, put it where the whole
+bank: cut the defect with a little context, scale / rotate (a 15 degree jitter by default: defects
+keep their orientation) / flip it, put it where the whole
 defect lies on the target's foreground, and blend it in (feathered alpha, or Poisson cloning).
 """
 
@@ -14,7 +15,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from augment.masks import expanding_rotation, random_flip, valid_offsets
+from augment.masks import DEFAULT_MAX_ROTATION, expanding_rotation, random_flip, rotation_angle, valid_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +66,15 @@ def transform_patch(
     mask: np.ndarray,
     rng: np.random.Generator,
     scale_range: tuple[float, float],
-    rotate: bool,
+    rotate: float | bool = DEFAULT_MAX_ROTATION,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Randomly scale, rotate and flip a patch; returns (patch, defect mask, valid-area mask)."""
+    """Randomly scale, rotate and flip a patch; returns (patch, defect mask, valid-area mask).
+
+    `rotate` is the rotation limit in degrees (see `augment.masks.rotation_angle`): the default
+    15 degree jitter keeps the defect's orientation, 180 allows any angle; True / False mean 180 / 0.
+    """
     scale = float(rng.uniform(*scale_range))
-    angle = float(rng.uniform(0, 360)) if rotate else 0.0
+    angle = rotation_angle(rng, rotate)
     mat, size = expanding_rotation(patch.shape, angle, scale)
     warped = cv2.warpAffine(patch, mat, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     warped_mask = cv2.warpAffine(mask, mat, size, flags=cv2.INTER_NEAREST)
@@ -177,7 +182,7 @@ def paste_patch(
     rng: np.random.Generator,
     foreground: np.ndarray,
     scale_range: tuple[float, float] = (0.8, 1.2),
-    rotate: bool = True,
+    rotate: float | bool = DEFAULT_MAX_ROTATION,
     blend: Blend = "feather",
     strength: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -220,14 +225,15 @@ def paste_defect(
     rng: np.random.Generator,
     foreground: np.ndarray | None = None,
     scale_range: tuple[float, float] = (0.8, 1.2),
-    rotate: bool = True,
+    rotate: float | bool = DEFAULT_MAX_ROTATION,
     blend: Blend = "feather",
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Paste the defect of (source_image, source_mask) into `target`.
 
     The whole defect lands on `foreground` (all of the target when None). Returns the new image
     and its defect mask (HW uint8 {0,1}, exactly the pasted defect pixels), or None when no
-    position fits. Pixels outside the pasted patch box are unchanged. ``blend="seamless"`` uses
+    position fits. Pixels outside the pasted patch box are unchanged. `rotate`: the rotation limit
+    in degrees (default a 15 degree jitter; 180 any angle; True / False mean 180 / 0). ``blend="seamless"`` uses
     Poisson cloning (smoother edges, but it washes out dark thin defects on small images) and
     falls back to feathered alpha (logged) where OpenCV refuses.
     """

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from augment.backbone import Backbone
 from augment.generation import ForegroundCache, MaskSampler, check_images, check_masks, parse_mask_source
 from augment.imageio import DataError, read_image
-from augment.masks import RealMaskBank
+from augment.masks import DEFAULT_MAX_ROTATION, RealMaskBank, check_rotation
 from augment.pairs import SyntheticPair
 from augment.quality import QualityFilter, changed_region
 from augment.refiner import refine_in_mask
@@ -89,20 +89,24 @@ def load_sources(
     return [read_image(p) for p in paths], list(paths)
 
 
-def real_mask_bank(shot_masks: Sequence[np.ndarray]) -> RealMaskBank:
-    """The fitted shots' masks of one defect type (a full mask when there are none)."""
-    return RealMaskBank(list(shot_masks) or [np.ones((1, 1))])
+def real_mask_bank(
+    shot_masks: Sequence[np.ndarray], max_rotation: float = DEFAULT_MAX_ROTATION
+) -> RealMaskBank:
+    """The fitted shots' masks of one defect type (a full mask when there are none), rotated
+    within +-``max_rotation`` degrees."""
+    return RealMaskBank(list(shot_masks) or [np.ones((1, 1))], max_rotation=max_rotation)
 
 
 @dataclass
 class SourcePlan:
     """One inpaint call's defect-free images, their names, and where each pair's mask comes from:
-    ``given`` masks (one per image) or ``sampler``."""
+    ``given`` masks (one per image) or ``sampler`` (real masks rotated within +-``mask_rotation``)."""
 
     images: list[np.ndarray]
     names: list[str]
     given: list[np.ndarray] | None
     sampler: MaskSampler
+    mask_rotation: float = DEFAULT_MAX_ROTATION
 
 
 def plan_sources(
@@ -111,14 +115,17 @@ def plan_sources(
     mask_source: str,
     good_images: Sequence[str],
     shot_masks: Sequence[np.ndarray],
+    mask_rotation: float = DEFAULT_MAX_ROTATION,
 ) -> SourcePlan:
-    """Load and check ``generate``'s images and masks; 'real' mask sampling draws on ``shot_masks``."""
+    """Load and check ``generate``'s images and masks; 'real' mask sampling draws on ``shot_masks``
+    rotated within +-``mask_rotation`` degrees."""
+    mask_rotation = check_rotation(mask_rotation)
     sources, names = load_sources(images, good_images)
     given = check_masks(masks, sources) if masks is not None else None
     sampler = MaskSampler(parse_mask_source(mask_source), None)
     if given is None and sampler.source == "real":
-        sampler.bank = real_mask_bank(shot_masks)
-    return SourcePlan(sources, names, given, sampler)
+        sampler.bank = real_mask_bank(shot_masks, mask_rotation)
+    return SourcePlan(sources, names, given, sampler, mask_rotation)
 
 
 def paint(spec: PaintSpec, seed: int, source: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,6 +193,8 @@ def inpaint_pairs(
             continue
         mask_source = "given" if given is not None else sampler.source
         record = _record(spec, seed, plan.names[k], mask_source, mask, fingerprint)
+        if mask_source == "real":
+            record["mask_rotation"] = plan.mask_rotation
         pairs.append(SyntheticPair(out, changed, record))
         bar.update(1)
     bar.close()

@@ -27,6 +27,7 @@ from augment.generation import (
     seed_stream,
 )
 from augment.index import DatasetIndex, index_folder, load_sample_arrays
+from augment.masks import DEFAULT_MAX_ROTATION
 from augment.pairs import SyntheticPair
 from augment.refiner import DEFAULT_REFINER_STRENGTH, check_refiner_strength, resolve_refiner
 from augment.sampling import SampleConfig
@@ -266,6 +267,7 @@ class DefectSynthesizer:
         refiner: str | Path | Backbone | None = None,
         refiner_strength: float = DEFAULT_REFINER_STRENGTH,
         mask_quality: bool = False,
+        mask_rotation: float = DEFAULT_MAX_ROTATION,
     ) -> list[SyntheticPair]:
         """``n`` image + mask pairs with ``defect`` painted into defect-free images.
 
@@ -275,7 +277,8 @@ class DefectSynthesizer:
 
         ``images``: arrays or image paths (default: the defect-free images seen by ``fit``).
         ``masks=None`` samples masks from ``mask_source`` ('real': the fitted shots' masks moved,
-        scaled, rotated and deformed on the object; 'procedural:blob|scratch|crack'). The returned
+        scaled, rotated within +-``mask_rotation`` degrees (default a 15 degree jitter: defects keep
+        their orientation; 180 any angle) and deformed on the object; 'procedural:blob|scratch|crack'). The returned
         mask is the region that visibly changed. Rejected samples are counted in ``last_report``.
         ``refiner``: an SDXL refiner (hub id, folder or Backbone) run as a second stage at
         ``refiner_strength``, inside the mask only (``augment.refiner``). ``mask_quality=True``
@@ -301,7 +304,8 @@ class DefectSynthesizer:
         if mask_quality:
             raise ValueError("mask_quality= applies to mode='text2img' (its masks come from attention).")
         shots = self.shots.get(defect, [])
-        plan = plan_sources(images, masks, mask_source, self.config["good_images"], [m for _, m in shots])
+        shot_masks = [m for _, m in shots]
+        plan = plan_sources(images, masks, mask_source, self.config["good_images"], shot_masks, mask_rotation)
         spec = self._paint_spec(defect, steps, float(strength), float(guidance), refine)
         seeds, fingerprint = seed_stream(generator), self.fingerprint()
         self.last_report = {}
@@ -366,7 +370,10 @@ class DefectSynthesizer:
         else:
             sampler = MaskSampler(
                 parse_mask_source(record["mask_source"]),
-                real_mask_bank([m for _, m in self.shots.get(defect, [])]),
+                # records written before mask_rotation existed used full rotation
+                real_mask_bank(
+                    [m for _, m in self.shots.get(defect, [])], float(record.get("mask_rotation", 180.0))
+                ),
             )
             mask = sampler(ForegroundCache([source])[0], np.random.default_rng(seed))
         refine = None

@@ -112,3 +112,41 @@ def test_procedural_rejects_an_unknown_kind(pill) -> None:
 def test_procedural_rejects_an_empty_foreground() -> None:
     with pytest.raises(ValueError, match="foreground is empty"):
         procedural_mask("blob", (64, 64), np.zeros((64, 64), bool), np.random.default_rng(0))
+
+
+def orientation(mask: np.ndarray) -> float:
+    """Angle of a mask's main axis from the horizontal, in degrees in [0, 90] (second moments)."""
+    ys, xs = np.nonzero(mask)
+    cov = np.cov(np.stack([xs, ys]).astype(float))
+    angle = 0.5 * np.degrees(np.arctan2(2 * cov[0, 1], cov[0, 0] - cov[1, 1]))
+    return abs(angle)
+
+
+def line_bank(**kwargs) -> RealMaskBank:
+    line = np.zeros((64, 64), np.uint8)
+    line[31:33, 8:56] = 1
+    return RealMaskBank([line], elastic_alpha=0.0, **kwargs)
+
+
+def test_bank_keeps_a_horizontal_line_within_the_jitter() -> None:
+    bank, rng = line_bank(), np.random.default_rng(0)
+    angles = [orientation(bank.sample((96, 96), None, rng)) for _ in range(20)]
+    assert max(angles) <= 15 + 2
+
+
+@pytest.mark.parametrize(("kwargs", "max_angle"), [({"max_rotation": 180}, 60), ({"rotate": True}, 60)])
+def test_bank_full_rotation_reaches_steep_angles(kwargs, max_angle: float) -> None:
+    bank, rng = line_bank(**kwargs), np.random.default_rng(0)
+    angles = [orientation(bank.sample((96, 96), None, rng)) for _ in range(20)]
+    assert max(angles) > max_angle
+
+
+def test_bank_without_rotation_keeps_the_line_horizontal() -> None:
+    bank, rng = line_bank(max_rotation=0), np.random.default_rng(0)
+    assert all(orientation(bank.sample((96, 96), None, rng)) < 1 for _ in range(5))
+
+
+@pytest.mark.parametrize("value", [-1, 181, "15"])
+def test_bank_rejects_a_bad_rotation(value) -> None:
+    with pytest.raises(ValueError, match="max_rotation must be degrees in"):
+        line_bank(max_rotation=value)

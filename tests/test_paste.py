@@ -11,6 +11,7 @@ import pytest
 from augment.demo_data import render_pill
 from augment.masks import estimate_foreground
 from augment.paste import cut_defect, paste_defect, paste_patch, place_patch
+from tests.test_masks import orientation
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +137,15 @@ def test_paste_patch_refuses_a_strength_outside_0_1(scene) -> None:
     patch, patch_mask = cut_defect(source, source_mask > 0)
     with pytest.raises(ValueError, match=r"strength must lie in \[0, 1\]"):
         paste_patch(target, patch, patch_mask, np.random.default_rng(0), fg, strength=1.5)
+
+
+@pytest.mark.parametrize(("rotate", "steep"), [(15.0, False), (180.0, True)])
+def test_paste_rotation_limit(rotate: float, steep: bool) -> None:
+    source = np.full((64, 64, 3), 200, np.uint8)
+    line = np.zeros((64, 64), np.uint8)
+    line[31:33, 8:56] = 1
+    source[line > 0] = 0
+    target, rng = np.full((96, 96, 3), 200, np.uint8), np.random.default_rng(0)
+    angles = [orientation(paste_defect(target, source, line, rng, rotate=rotate)[1]) for _ in range(20)]
+    assert (max(angles) > 60) == steep
+    assert steep or max(angles) <= 15 + 2

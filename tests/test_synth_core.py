@@ -147,11 +147,25 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(
     assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["step"] == 2
 
 
-def test_record_reproduces_pair(fitted: DefectSynthesizer) -> None:
-    pair = fitted.generate(1, generator=11, **GEN)[0]
+@pytest.mark.parametrize("rotation", [0.0, 15.0, 180.0])
+def test_record_reproduces_pair(fitted: DefectSynthesizer, rotation: float) -> None:
+    pair = fitted.generate(1, generator=11, mask_rotation=rotation, **GEN)[0]
+    assert pair.record["mask_rotation"] == rotation
     again = fitted.reproduce(pair.record, read_image(pair.record["source_image"]))
     assert np.array_equal(again.image, pair.image)
     assert np.array_equal(again.mask, pair.mask)
+
+
+def test_record_without_mask_rotation_reproduces_with_full_rotation(fitted: DefectSynthesizer) -> None:
+    pair = fitted.generate(1, generator=11, mask_rotation=180, **GEN)[0]
+    old = {k: v for k, v in pair.record.items() if k != "mask_rotation"}
+    again = fitted.reproduce(old, read_image(pair.record["source_image"]))
+    assert np.array_equal(again.mask, pair.mask)
+
+
+def test_generate_rejects_a_bad_mask_rotation(fitted: DefectSynthesizer) -> None:
+    with pytest.raises(ValueError, match="max_rotation must be degrees in"):
+        fitted.generate(1, mask_rotation=270, **GEN)
 
 
 @pytest.mark.parametrize("source", ["real", "procedural:blob", "procedural:scratch"])
