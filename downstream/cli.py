@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoder-channels", default="256,128,64,32,16", help="one width per encoder stage")
     parser.add_argument("--ratio", type=float, default=2.0, help="extra pairs per real shot (default 2)")
     parser.add_argument(
+        "--real-defect-share",
+        type=float,
+        default=0.5,
+        help="share of the defect draws kept by the real shots when an arm adds extra defect pairs "
+        "(default 0.5; the real arm is unaffected)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -60,6 +67,7 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         encoder_depth=args.encoder_depth,
         decoder_channels=tuple(int(c) for c in args.decoder_channels.split(",")),
         synthetic_ratio=args.ratio,
+        real_defect_share=args.real_defect_share,
     )
 
 

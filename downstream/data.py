@@ -77,12 +77,17 @@ def train_augmentation(seed: int, crop: tuple[int, int] | None = None) -> A.Comp
 
 @dataclass
 class Item:
-    """One training or test image at model input size, with its defect type (``good`` if none)."""
+    """One training or test image at model input size, with its defect type (``good`` if none).
+
+    ``extra``: an arm's added item (synthetic, pasted, procedural) rather than a real image; the
+    trainer keeps the real defect items' share of the draws (``sampling_weights``).
+    """
 
     image: np.ndarray
     mask: np.ndarray
     defect: str
     source: str
+    extra: bool = False
 
 
 class SegmentationSet(Dataset):
@@ -105,6 +110,9 @@ class SegmentationSet(Dataset):
 
     def is_defect(self) -> list[bool]:
         return [bool(it.mask.any()) for it in self.items]
+
+    def is_extra(self) -> list[bool]:
+        return [it.extra for it in self.items]
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         image, mask = self.items[i].image, self.items[i].mask

@@ -66,6 +66,7 @@ class BenchmarkConfig:
     lr: float = 1e-3
     loss: str = "dice+bce"
     defect_fraction: float = 0.5
+    real_defect_share: float = 0.5
     arch: str = "Unet"
     encoder: str = "resnet18"
     encoder_depth: int = 5
@@ -98,6 +99,7 @@ class BenchmarkConfig:
             lr=self.lr,
             loss=self.loss,
             defect_fraction=self.defect_fraction,
+            real_defect_share=self.real_defect_share,
             seed=seed,
             progress=self.progress,
         )
@@ -165,7 +167,13 @@ def extra_counts(split: FewShotSplit, ratio: float) -> dict[str, int]:
 
 def _to_items(pairs: Sequence[SyntheticPair], size: tuple[int, int], source: str) -> list[Item]:
     return [
-        Item(resize_image(p.image, size), resize_mask(p.mask, size), str(p.record.get("defect")), source)
+        Item(
+            resize_image(p.image, size),
+            resize_mask(p.mask, size),
+            str(p.record.get("defect")),
+            source,
+            extra=True,
+        )
         for p in pairs
     ]
 

@@ -3,7 +3,9 @@
 Fixed step budget (not epochs), so every arm of the benchmark gets the same number of updates
 whatever its training set size. Each batch draws a share ``defect_fraction`` of defect images and
 the rest defect-free ones, with replacement, from a seeded sampler: with 17 shots among 231
-defect-free images, uniform sampling would show a defect once in 15 images. Deterministic on CPU
+defect-free images, uniform sampling would show a defect once in 15 images. When an arm adds extra
+(synthetic or pasted) defect items, the real ones keep ``real_defect_share`` of the defect draws, so
+adding pairs does not make the real shots rarer. Deterministic on CPU
 for a given seed: model init, sampler and augmentation each take it, loading runs in the main
 process, and ``torch.use_deterministic_algorithms`` is on during training.
 """
@@ -80,6 +82,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     loss: str = "dice+bce"
     defect_fraction: float = 0.5
+    real_defect_share: float = 0.5
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
@@ -89,19 +92,49 @@ class TrainConfig:
             raise ValueError(f"steps and batch_size must be >= 1, got {self.steps} and {self.batch_size}.")
         if not 0.0 <= self.defect_fraction <= 1.0:
             raise ValueError(f"defect_fraction must lie in [0, 1], got {self.defect_fraction}.")
+        check_share(self.real_defect_share)
         build_loss(self.loss)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def sampling_weights(is_defect: list[bool], defect_fraction: float) -> torch.Tensor:
-    """Per-item weights so that defect items make up ``defect_fraction`` of the draws."""
+def check_share(real_defect_share: float) -> float:
+    """``real_defect_share`` as a float in [0, 1] (ValueError otherwise)."""
+    if not 0.0 <= real_defect_share <= 1.0:
+        raise ValueError(
+            f"real_defect_share must lie in [0, 1] (the real defect items' share of the defect "
+            f"draws when an arm adds extra ones), got {real_defect_share}."
+        )
+    return float(real_defect_share)
+
+
+def sampling_weights(
+    is_defect: list[bool],
+    defect_fraction: float,
+    is_extra: list[bool] | None = None,
+    real_defect_share: float = 0.5,
+) -> torch.Tensor:
+    """Per-item weights so that defect items make up ``defect_fraction`` of the draws.
+
+    With extra defect items (``is_extra``) as well as real ones, the real defect items get
+    ``real_defect_share`` of the defect draws and the extra ones the rest, each group uniformly;
+    without, every defect item is drawn alike (the weights do not depend on the share).
+    """
+    share = check_share(real_defect_share)
     flags = torch.tensor(is_defect, dtype=torch.bool)
+    extra = torch.tensor(is_extra, dtype=torch.bool) if is_extra is not None else torch.zeros_like(flags)
+    if extra.shape != flags.shape:
+        raise ValueError(f"is_extra needs one flag per item ({len(flags)}), got {len(extra)}.")
     n_defect, n_good = int(flags.sum()), int((~flags).sum())
+    n_extra = int((flags & extra).sum())
     if n_defect == 0 or n_good == 0:
         return torch.ones(len(flags), dtype=torch.double)
-    return torch.where(flags, defect_fraction / n_defect, (1 - defect_fraction) / n_good).double()
+    if n_extra == 0 or n_extra == n_defect:
+        return torch.where(flags, defect_fraction / n_defect, (1 - defect_fraction) / n_good).double()
+    real_w = defect_fraction * share / (n_defect - n_extra)
+    defect_w = torch.where(extra, defect_fraction * (1 - share) / n_extra, real_w)
+    return torch.where(flags, defect_w, (1 - defect_fraction) / n_good).double()
 
 
 class Trainer:
@@ -125,7 +158,9 @@ class Trainer:
 
     def _loader(self) -> DataLoader:
         cfg = self.config
-        weights = sampling_weights(self.train_set.is_defect(), cfg.defect_fraction)
+        weights = sampling_weights(
+            self.train_set.is_defect(), cfg.defect_fraction, self.train_set.is_extra(), cfg.real_defect_share
+        )
         sampler = WeightedRandomSampler(
             weights.tolist(),
             num_samples=cfg.steps * cfg.batch_size,

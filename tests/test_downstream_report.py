@@ -13,7 +13,7 @@ from augment.index import index_folder, load_sample_arrays
 from augment.pairs import write_pair
 from augment.split import make_split
 from downstream.arms import copy_paste_pairs
-from downstream.protocol import BenchmarkConfig, run_benchmark
+from downstream.protocol import BenchmarkConfig, _to_items, run_benchmark
 from downstream.report import METRICS, summarise, write_report
 
 TINY = {
@@ -103,12 +103,16 @@ def test_cli_writes_the_report(tiny_pills: Path, tmp_path: Path) -> None:
             "3",
             "--decoder-channels",
             "16,8,8",
+            "--real-defect-share",
+            "0.6",
             "--out",
             str(tmp_path),
         ]
     )
     assert code == 0
-    assert json.loads((tmp_path / "results.json").read_text())["arms"] == ["real"]
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["arms"] == ["real"]
+    assert result["config"]["real_defect_share"] == 0.6
     assert (tmp_path / "split.json").is_file()
 
 
@@ -119,11 +123,25 @@ def test_cli_writes_the_report(tiny_pills: Path, tmp_path: Path) -> None:
         ({"crop": 40}, "multiple of 32"),
         ({"synthetic_ratio": 0}, "synthetic_ratio"),
         ({"decoder_channels": (8, 8)}, "one width per encoder stage"),
+        ({"real_defect_share": 1.5}, "real_defect_share must lie in"),
     ],
 )
 def test_bad_config_is_refused(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         BenchmarkConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_real_defect_share_reaches_the_trainer_and_the_results() -> None:
+    config = BenchmarkConfig(real_defect_share=0.7)
+    assert config.train_config(0).real_defect_share == 0.7
+    assert config.to_dict()["real_defect_share"] == 0.7
+
+
+def test_arm_pairs_are_marked_extra(tiny_pills: Path) -> None:
+    split = make_split(index_folder(tiny_pills))
+    image, mask = load_sample_arrays(split.shots[0])
+    pairs = copy_paste_pairs([(image, mask, split.shots[0].defect)], [image], {split.shots[0].defect: 1}, 0)
+    assert all(item.extra for item in _to_items(pairs, (32, 32), "copy-paste"))
 
 
 def test_split_without_test_defects_is_refused(tiny_pills: Path) -> None:

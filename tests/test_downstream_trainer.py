@@ -64,6 +64,41 @@ def test_sampling_weights_balance_defect_and_good_items() -> None:
     assert weights[0] == pytest.approx(weights[1:].sum())
 
 
+@pytest.mark.parametrize("share", [0.0, 0.3, 0.5, 1.0])
+def test_sampling_weights_without_extra_items_ignore_the_share(share: float) -> None:
+    flags = [True, False, True, False, False]
+    old = sampling_weights(flags, defect_fraction=0.4)
+    assert torch.equal(sampling_weights(flags, 0.4, [False] * 5, real_defect_share=share), old)
+
+
+@pytest.mark.parametrize("share", [0.25, 0.5, 0.8])
+def test_sampling_weights_keep_the_real_defect_share(share: float) -> None:
+    is_defect = [True, True, True, True, True, False, False]
+    is_extra = [False, True, True, True, True, False, False]
+    w = sampling_weights(is_defect, 0.6, is_extra, real_defect_share=share)
+    assert float(w.sum()) == pytest.approx(1.0)
+    assert float(w[0]) == pytest.approx(0.6 * share)
+    assert float(w[1:5].sum()) == pytest.approx(0.6 * (1 - share))
+    assert torch.allclose(w[1:5], w[1].expand(4))
+    assert float(w[5:].sum()) == pytest.approx(0.4)
+
+
+def test_sampling_weights_reject_a_share_outside_0_1() -> None:
+    with pytest.raises(ValueError, match="real_defect_share must lie in"):
+        sampling_weights([True, False], 0.5, [False, False], real_defect_share=1.5)
+
+
+def test_sampling_weights_reject_mismatched_extra_flags() -> None:
+    with pytest.raises(ValueError, match="is_extra needs one flag per item"):
+        sampling_weights([True, False], 0.5, [False])
+
+
+def test_segmentation_set_reports_extra_items() -> None:
+    items = _toy_items(4)
+    items[0].extra = True
+    assert SegmentationSet(items).is_extra() == [True, False, False, False]
+
+
 def test_callback_sees_every_step() -> None:
     seen: list[int] = []
     trainer = Trainer(
