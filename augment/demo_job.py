@@ -92,6 +92,30 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
 ]
 
 
+def _result_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per later stage that ran: what it made and its headline numbers."""
+    lines: list[str] = []
+    if fit := summary.get("fit"):
+        lines.append(
+            f"- fit: {fit['steps']} steps in {fit['seconds']} s for {', '.join(fit['defects'])} "
+            f"-> `{fit['model']}`"
+        )
+    if gen := summary.get("generate"):
+        lines.append(f"- generate: {gen['pairs']} pairs in {gen['seconds']} s -> `{gen['contact_sheet']}`")
+    if ev := summary.get("evaluate"):
+        lines.append(
+            f"- evaluate (held-out real vs {ev['fake']}, N {ev['n_real']}/{ev['n_fake']}): "
+            f"FID {ev['fid']:.1f}, KID {ev['kid']:.4f}, precision {ev['precision']:.2f}, "
+            f"recall {ev['recall']:.2f} -> `{ev['report']}`"
+        )
+    if bench := summary.get("benchmark"):
+        per_arm = ", ".join(
+            f"{arm} {ap:.3f}/{bench['miou'][arm]:.3f}" for arm, ap in bench["pixel_ap"].items()
+        )
+        lines.append(f"- benchmark, pixel AP / mIoU (mean of 3 seeds): {per_arm} -> `{bench['report']}`")
+    return ["", *lines] if lines else []
+
+
 def write_summary(state: DemoState) -> None:
     (state.out / "summary.json").write_text(json.dumps(state.summary, indent=2, default=str))
     lines = ["# defect-synth demo", "", f"Output folder: `{state.out}`", ""]
@@ -104,12 +128,7 @@ def write_summary(state: DemoState) -> None:
             f"Defect-free: {split['good_train']} train, {split['good_test']} test "
             f"(split protocol: {split['protocol']}, seed {split['seed']}).",
         ]
-    evaluation = state.summary.get("evaluate")
-    if evaluation:
-        lines += [
-            "",
-            f"Generation metrics (held-out real vs {evaluation['fake']}): see `{evaluation['report']}`.",
-        ]
+    lines += _result_lines(state.summary)
     lines += ["", "| step | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in state.summary["timings_s"].items()]
     (state.out / "summary.md").write_text("\n".join(lines) + "\n")
