@@ -92,6 +92,11 @@ STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
 ]
 
 
+def _num(value: Any, spec: str) -> str:
+    """A metric formatted with ``spec``, or "n/a" where it could not be computed."""
+    return format(value, spec) if isinstance(value, int | float) else "n/a"
+
+
 def _result_lines(summary: dict[str, Any]) -> list[str]:
     """One line per later stage that ran: what it made and its headline numbers."""
     lines: list[str] = []
@@ -105,12 +110,13 @@ def _result_lines(summary: dict[str, Any]) -> list[str]:
     if ev := summary.get("evaluate"):
         lines.append(
             f"- evaluate (held-out real vs {ev['fake']}, N {ev['n_real']}/{ev['n_fake']}): "
-            f"FID {ev['fid']:.1f}, KID {ev['kid']:.4f}, precision {ev['precision']:.2f}, "
-            f"recall {ev['recall']:.2f} -> `{ev['report']}`"
+            f"FID {_num(ev['fid'], '.1f')}, KID {_num(ev['kid'], '.4f')}, precision {_num(ev['precision'], '.2f')}, "
+            f"recall {_num(ev['recall'], '.2f')} -> `{ev['report']}`"
         )
     if bench := summary.get("benchmark"):
         per_arm = ", ".join(
-            f"{arm} {ap:.3f}/{bench['miou'][arm]:.3f}" for arm, ap in bench["pixel_ap"].items()
+            f"{arm} {_num(ap, '.3f')}/{_num(bench['miou'][arm], '.3f')}"
+            for arm, ap in bench["pixel_ap"].items()
         )
         lines.append(f"- benchmark, pixel AP / mIoU (mean of 3 seeds): {per_arm} -> `{bench['report']}`")
     return ["", *lines] if lines else []
