@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
+from augment.threshold import otsu_threshold
+
 __all__ = [
     "AttentionStore",
     "CrossAttentionCapture",
@@ -276,23 +278,6 @@ def capture_cross_attention(unet: ProcessorHost, store: AttentionStore) -> Itera
         yield store
     finally:
         unet.set_attn_processor(dict(original))
-
-
-def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold: the cut maximising the between-class variance; values >= it are foreground."""
-    values = np.asarray(values, dtype=np.float64).ravel()
-    low, high = float(values.min()), float(values.max())
-    if high <= low:
-        return low
-    counts, edges = np.histogram(values, bins=bins, range=(low, high))
-    centers = (edges[:-1] + edges[1:]) / 2
-    weight_low = np.cumsum(counts)
-    weight_high = weight_low[-1] - weight_low
-    sum_low = np.cumsum(counts * centers)
-    mean_low = sum_low / np.maximum(weight_low, 1)
-    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
-    between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    return float(edges[int(np.argmax(between[:-1])) + 1])
 
 
 def iterative_threshold(values: np.ndarray, tol: float = 1e-6, max_iter: int = 200) -> float:

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from augment.imageio import read_mask
+from augment.threshold import otsu_threshold
 
 logger = logging.getLogger(__name__)
 
@@ -56,24 +57,20 @@ def _border_distance(image: np.ndarray) -> np.ndarray:
 
 
 def _otsu(values: np.ndarray) -> tuple[float, float]:
-    """Otsu threshold of a float map and its separability in [0, 1] (from the 256-bin histogram)."""
-    span = float(values.max() - values.min())
-    if span < 1e-6:
-        return float(values.max()), 0.0
-    scaled = ((values - values.min()) / span * 255).astype(np.uint8)
-    level, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    hist = np.bincount(scaled.ravel(), minlength=256).astype(np.float64)
-    bins = np.arange(256, dtype=np.float64)
-    cut = int(level) + 1
-    n0, n1 = hist[:cut].sum(), hist[cut:].sum()
-    if n0 == 0 or n1 == 0:
-        return float(values.max()), 0.0
-    m0, m1 = hist[:cut] @ bins[:cut] / n0, hist[cut:] @ bins[cut:] / n1
-    n = n0 + n1
-    between = n0 / n * n1 / n * (m0 - m1) ** 2
-    mean = hist @ bins / n
-    total = float(hist @ (bins - mean) ** 2 / n)
-    return float(values.min() + level / 255 * span), between / total if total > 0 else 0.0
+    """Otsu threshold of a float map and its separability in [0, 1] (between / total variance).
+
+    The threshold is the shared `augment.attention.otsu_threshold`; only the separability,
+    which decides whether the image has a distinct object at all, is computed here.
+    """
+    level = otsu_threshold(values, bins=256)
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    high = flat >= level
+    if high.all() or not high.any():
+        return float(flat.max()), 0.0
+    w1 = float(high.mean())
+    between = w1 * (1.0 - w1) * (flat[high].mean() - flat[~high].mean()) ** 2
+    total = float(flat.var())
+    return level, between / total if total > 0 else 0.0
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
