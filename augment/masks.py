@@ -208,6 +208,20 @@ def expanding_rotation(
     return mat, (nw, nh)
 
 
+def flip_affine(mat: np.ndarray, size: tuple[int, int], lr: bool, ud: bool) -> np.ndarray:
+    """`mat` followed by left-right / up-down flips of its (width, height) output, as one matrix.
+
+    Warping with the result equals warping with `mat` and then flipping the array, so callers
+    save a pass over their arrays.
+    """
+    out = mat.copy()
+    for flip, row, extent in ((lr, 0, size[0]), (ud, 1, size[1])):
+        if flip:
+            out[row] = -out[row]
+            out[row, 2] += extent - 1
+    return out
+
+
 def random_flip(arrays: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """Flip all arrays the same way: left-right and up-down, each with probability 1/2."""
     lr, ud = rng.random() < 0.5, rng.random() < 0.5
@@ -436,6 +450,7 @@ __all__ = [
     "crop_to_content",
     "estimate_foreground",
     "expanding_rotation",
+    "flip_affine",
     "place_inside",
     "procedural_mask",
     "random_flip",

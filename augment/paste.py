@@ -15,14 +15,15 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from augment.masks import DEFAULT_MAX_ROTATION, expanding_rotation, random_flip, rotation_angle, valid_offsets
+from augment.masks import DEFAULT_MAX_ROTATION, expanding_rotation, flip_affine, rotation_angle, valid_offsets
 
 logger = logging.getLogger(__name__)
 
 Blend = Literal["feather", "seamless"]
 CONTEXT_MARGIN = 0.25  # context kept around the defect, as a share of its bounding-box side
 PLACE_TRIES = 64  # random positions tried before the exhaustive search for a valid place
-PLACE_BATCH = 16  # positions checked per vectorised step
+PLACE_FIRST = 4  # positions checked in the first vectorised step: most objects accept one of them
+PLACE_BATCH = 16  # positions checked per later vectorised step
 
 
 def _check_inputs(
@@ -76,12 +77,12 @@ def transform_patch(
     scale = float(rng.uniform(*scale_range))
     angle = rotation_angle(rng, rotate)
     mat, size = expanding_rotation(patch.shape, angle, scale)
+    mat = flip_affine(mat, size, rng.random() < 0.5, rng.random() < 0.5)
     warped = cv2.warpAffine(patch, mat, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    warped_mask = cv2.warpAffine(mask, mat, size, flags=cv2.INTER_NEAREST)
-    area = cv2.warpAffine(np.ones(mask.shape, np.uint8), mat, size, flags=cv2.INTER_NEAREST)
-    area = cv2.erode(area, np.ones((3, 3), np.uint8))
-    warped, warped_mask, area = random_flip([warped, warped_mask, area], rng)
-    return warped, np.bitwise_and(warped_mask, area), area
+    # Defect mask and valid area (the patch's own pixels) in one nearest-neighbour warp.
+    both = cv2.warpAffine(np.dstack([mask, np.ones_like(mask)]), mat, size, flags=cv2.INTER_NEAREST)
+    area = cv2.erode(np.ascontiguousarray(both[..., 1]), np.ones((3, 3), np.uint8))
+    return warped, np.bitwise_and(both[..., 0], area), area
 
 
 def feather_alpha(mask: np.ndarray, area: np.ndarray) -> np.ndarray:
@@ -93,16 +94,31 @@ def feather_alpha(mask: np.ndarray, area: np.ndarray) -> np.ndarray:
 
 
 def _blend_feather(region: np.ndarray, patch: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """`region` moved `alpha` of the way towards `patch`, in float32, only over the patch box."""
-    base = region.astype(np.float32)
-    out = base + alpha[..., None] * (patch.astype(np.float32) - base)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    """`region` moved `alpha` of the way towards `patch` (HW float32 weights in [0, 1]), rounded."""
+    return cv2.blendLinear(np.ascontiguousarray(patch), np.ascontiguousarray(region), alpha, 1 - alpha)
 
 
 @functools.lru_cache(maxsize=32)
 def _coarse_index(full: int, coarse: int) -> np.ndarray:
     """Row (or column) of a `coarse`-sized map that each of `full` pixels falls in (nearest)."""
     return np.arange(full) * coarse // full
+
+
+def _offset_range(on: np.ndarray, full: int, lo: int, hi: int, size: int) -> tuple[int, int] | None:
+    """Offsets (first, last) along one axis that keep defect rows/cols [lo, hi] of a `size` box
+    inside the image (`full` px) and between the first and last foreground rows/cols.
+
+    `on` marks the coarse rows (or columns) holding any foreground; None when none does or the
+    box cannot fit. A necessary condition only: `place_patch` checks every pixel after it.
+    """
+    idx = np.flatnonzero(on)
+    if len(idx) == 0:
+        return None
+    coarse = len(on)
+    first = -(-int(idx[0]) * full // coarse)  # first full pixel in the first foreground cell
+    last = -(-(int(idx[-1]) + 1) * full // coarse) - 1
+    low, high = max(0, first - lo), min(full - size, last - hi)
+    return (low, high) if low <= high else None
 
 
 def place_patch(
@@ -114,9 +130,9 @@ def place_patch(
 ) -> tuple[int, int] | None:
     """Top-left (y, x) of a random place where the patch box fits and every defect pixel is foreground.
 
-    Rejection sampling: uniform positions are checked by indexing the foreground at the defect
-    pixels (microseconds), which draws uniformly among the valid places, as the exhaustive
-    `valid_offsets` does; only when `tries` draws all miss (a small or thin object) does the
+    Rejection sampling: uniform positions within the foreground's bounding box are checked by
+    indexing the foreground at the defect pixels (microseconds), which draws uniformly among the
+    valid places (all of them lie in that box), as the exhaustive `valid_offsets` does; only when `tries` draws all miss (a small or thin object) does the
     exhaustive search run. `foreground` may be coarser than the image (`shape`, default: the
     foreground's own): it is then read at scaled coordinates, as a nearest-neighbour upsampling
     would. None when nowhere fits.
@@ -127,14 +143,21 @@ def place_patch(
         return None
     sh, sw = foreground.shape
     ys, xs = np.nonzero(patch_mask)
-    rows, cols = _coarse_index(fh, sh), _coarse_index(fw, sw)
-    for _ in range(0, tries, PLACE_BATCH):
-        y = rng.integers(0, fh - h + 1, PLACE_BATCH)
-        x = rng.integers(0, fw - w + 1, PLACE_BATCH)
-        hit = foreground[rows[y[:, None] + ys], cols[x[:, None] + xs]].all(axis=1)
+    rows, cols = _coarse_index(fh, sh) * sw, _coarse_index(fw, sw)
+    flat = np.ascontiguousarray(foreground).ravel()
+    y_range = _offset_range(np.any(foreground, axis=1), fh, int(ys.min()), int(ys.max()), h)
+    x_range = _offset_range(np.any(foreground, axis=0), fw, int(xs.min()), int(xs.max()), w)
+    if y_range is None or x_range is None:
+        return None
+    low, high = (y_range[0], x_range[0]), (y_range[1] + 1, x_range[1] + 1)
+    tried, batch = 0, PLACE_FIRST
+    while tried < tries:
+        y, x = rng.integers(low, high, (batch, 2)).T
+        hit = flat[rows[y[:, None] + ys] + cols[x[:, None] + xs]].all(axis=1)
         if hit.any():
             k = int(np.argmax(hit))
             return int(y[k]), int(x[k])
+        tried, batch = tried + batch, PLACE_BATCH
     if (sh, sw) != (fh, fw):
         foreground = cv2.resize(foreground.astype(np.uint8), (fw, fh), interpolation=cv2.INTER_NEAREST) > 0
     offsets = valid_offsets(patch_mask, foreground)

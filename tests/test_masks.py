@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from augment.demo_data import render_pill
-from augment.masks import PROCEDURAL_KINDS, RealMaskBank, estimate_foreground, procedural_mask
+from augment.masks import (
+    PROCEDURAL_KINDS,
+    RealMaskBank,
+    estimate_foreground,
+    expanding_rotation,
+    flip_affine,
+    procedural_mask,
+)
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +158,13 @@ def test_bank_without_rotation_keeps_the_line_horizontal() -> None:
 def test_bank_rejects_a_bad_rotation(value) -> None:
     with pytest.raises(ValueError, match="max_rotation must be degrees in"):
         line_bank(max_rotation=value)
+
+
+@pytest.mark.parametrize(("lr", "ud"), [(False, False), (True, False), (False, True), (True, True)])
+def test_flip_affine_equals_warping_then_flipping(lr: bool, ud: bool) -> None:
+    patch = np.random.default_rng(0).integers(0, 256, (13, 21, 3), dtype=np.uint8)
+    mat, size = expanding_rotation(patch.shape, 10.0, 1.1)
+    warped = cv2.warpAffine(patch, mat, size, flags=cv2.INTER_NEAREST)
+    expected = warped[:: -1 if ud else 1, :: -1 if lr else 1]
+    got = cv2.warpAffine(patch, flip_affine(mat, size, lr, ud), size, flags=cv2.INTER_NEAREST)
+    assert np.array_equal(got, expected)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from augment.demo_data import render_pill
-from augment.masks import estimate_foreground
+from augment.masks import estimate_foreground, valid_offsets
 from augment.paste import cut_defect, paste_defect, paste_patch, place_patch
 from tests.test_masks import orientation
 
@@ -118,6 +118,21 @@ def test_placement_on_a_coarse_foreground_reads_it_at_scaled_coordinates() -> No
     for _ in range(20):
         y, x = place_patch(patch_mask, coarse, rng, (64, 64))
         assert full[y : y + 8, x : x + 8].all()
+
+
+@pytest.mark.parametrize(("full", "coarse"), [(24, 6), (30, 7)])
+def test_placement_reaches_every_valid_place_on_a_coarse_foreground(full: int, coarse: int) -> None:
+    fg = np.zeros((coarse, coarse), bool)
+    fg[1:-1, 2:-1] = True
+    fg[3, 3] = False
+    image_fg = cv2.resize(fg.astype(np.uint8), (full, full), interpolation=cv2.INTER_NEAREST) > 0
+    patch_mask = np.zeros((4, 6), np.uint8)
+    patch_mask[1, 1:5] = patch_mask[2, 2] = 1  # defect rows/cols start inside the patch box
+    valid = {tuple(int(v) for v in o) for o in valid_offsets(patch_mask, image_fg)}
+    rng = np.random.default_rng(0)
+    drawn = {place_patch(patch_mask, fg, rng, (full, full)) for _ in range(4000)}
+    assert valid
+    assert drawn == valid
 
 
 def test_strength_scales_the_pasted_change(scene) -> None:

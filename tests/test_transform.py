@@ -11,7 +11,7 @@ import pytest
 from augment.imageio import DataError
 from augment.index import index_folder, load_sample_arrays
 from augment.paste_bank import build_paste_bank
-from augment.transform import DefectAugment
+from augment.transform import DefectAugment, union_mask
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +84,18 @@ def test_class_map_must_cover_the_defects(bank: str) -> None:
 def test_a_folder_that_is_no_source_is_refused(tmp_path: Path, good) -> None:
     with pytest.raises(DataError, match="neither a bank of pairs"):
         _run(A.Compose([DefectAugment(str(tmp_path), p=1)]), good)
+
+
+@pytest.mark.parametrize("channels", [None, 2])
+def test_union_mask_writes_the_class_value_only_on_the_defect(channels: int | None) -> None:
+    shape = (8, 9) if channels is None else (8, 9, channels)
+    mask = np.full(shape, 3, np.uint8)
+    defect = np.zeros((8, 9), np.uint8)
+    defect[2, 3] = defect[5, 6] = 1
+    out = union_mask(mask, defect, 7)
+    expected = mask.copy()
+    expected[defect > 0] = 7
+    assert out.shape == mask.shape
+    assert out.dtype == mask.dtype
+    assert np.array_equal(out, expected)
+    assert np.all(mask == 3)
