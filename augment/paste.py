@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from typing import Literal
 
 import cv2
@@ -52,37 +53,22 @@ def _check_inputs(
         raise ValueError(f"blend must be 'feather' or 'seamless', got {blend!r}.")
 
 
-def cut_defect(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The defect's bounding box plus a context margin: (image patch, mask patch)."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    my = max(1, int(CONTEXT_MARGIN * (rows[-1] - rows[0] + 1)))
-    mx = max(1, int(CONTEXT_MARGIN * (cols[-1] - cols[0] + 1)))
-    y0, y1 = max(0, rows[0] - my), min(mask.shape[0], rows[-1] + my + 1)
-    x0, x1 = max(0, cols[0] - mx), min(mask.shape[1], cols[-1] + mx + 1)
-    return image[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.uint8)
+@dataclass(frozen=True)
+class Patch:
+    """A defect cut out with context, ready to be pasted many times (see `cut_defect`).
 
-
-def transform_patch(
-    patch: np.ndarray,
-    mask: np.ndarray,
-    rng: np.random.Generator,
-    scale_range: tuple[float, float],
-    rotate: float | bool = DEFAULT_MAX_ROTATION,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Randomly scale, rotate and flip a patch; returns (patch, defect mask, valid-area mask).
-
-    `rotate` is the rotation limit in degrees (see `augment.masks.rotation_angle`): the default
-    15 degree jitter keeps the defect's orientation, 180 allows any angle; True / False mean 180 / 0.
+    `layers` holds, per pixel, the defect mask (0/1), the feathered blend weight (0..255) and
+    the valid area (0/1: all but the one-pixel rim), so a paste warps them in one
+    nearest-neighbour pass.
     """
-    scale = float(rng.uniform(*scale_range))
-    angle = rotation_angle(rng, rotate)
-    mat, size = expanding_rotation(patch.shape, angle, scale)
-    mat = flip_affine(mat, size, rng.random() < 0.5, rng.random() < 0.5)
-    warped = cv2.warpAffine(patch, mat, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    # Defect mask and valid area (the patch's own pixels) in one nearest-neighbour warp.
-    both = cv2.warpAffine(np.dstack([mask, np.ones_like(mask)]), mat, size, flags=cv2.INTER_NEAREST)
-    area = cv2.erode(np.ascontiguousarray(both[..., 1]), np.ones((3, 3), np.uint8))
-    return warped, np.bitwise_and(both[..., 0], area), area
+
+    image: np.ndarray  # H x W x 3 uint8
+    layers: np.ndarray  # H x W x 3 uint8: defect mask, blend weight, valid area
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The defect pixels (H x W uint8, 0/1)."""
+        return self.layers[..., 0]
 
 
 def feather_alpha(mask: np.ndarray, area: np.ndarray) -> np.ndarray:
@@ -91,6 +77,46 @@ def feather_alpha(mask: np.ndarray, area: np.ndarray) -> np.ndarray:
     grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
     soft = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), radius / 2)
     return np.maximum(soft * area, mask.astype(np.float32))
+
+
+def cut_defect(image: np.ndarray, mask: np.ndarray) -> Patch:
+    """The defect's bounding box plus a context margin, with its mask and blend weights.
+
+    The rim pixel of the box is left out of both (a later warp reflects there), and the
+    weights are computed once here rather than at every paste.
+    """
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    my = max(1, int(CONTEXT_MARGIN * (rows[-1] - rows[0] + 1)))
+    mx = max(1, int(CONTEXT_MARGIN * (cols[-1] - cols[0] + 1)))
+    y0, y1 = max(0, rows[0] - my), min(mask.shape[0], rows[-1] + my + 1)
+    x0, x1 = max(0, cols[0] - mx), min(mask.shape[1], cols[-1] + mx + 1)
+    box_mask = mask[y0:y1, x0:x1].astype(np.uint8)
+    area = cv2.erode(np.ones_like(box_mask), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT)
+    box_mask = np.bitwise_and(box_mask, area)
+    weight = np.rint(feather_alpha(box_mask, area) * 255).astype(np.uint8)
+    return Patch(np.ascontiguousarray(image[y0:y1, x0:x1]), np.dstack([box_mask, weight, area]))
+
+
+def transform_patch(
+    patch: Patch,
+    rng: np.random.Generator,
+    scale_range: tuple[float, float],
+    rotate: float | bool = DEFAULT_MAX_ROTATION,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Randomly scale, rotate and flip a patch: (image, defect mask, blend weight 0..255, valid area).
+
+    `rotate` is the rotation limit in degrees (see `augment.masks.rotation_angle`): the default
+    15 degree jitter keeps the defect's orientation, 180 allows any angle; True / False mean 180 / 0.
+    Outside the warped patch the mask, weight and area are 0.
+    """
+    scale = float(rng.uniform(*scale_range))
+    angle = rotation_angle(rng, rotate)
+    mat, size = expanding_rotation(patch.image.shape, angle, scale)
+    mat = flip_affine(mat, size, rng.random() < 0.5, rng.random() < 0.5)
+    warped = cv2.warpAffine(patch.image, mat, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    layers = cv2.warpAffine(patch.layers, mat, size, flags=cv2.INTER_NEAREST)
+    mask, weight, area = (np.ascontiguousarray(layers[..., i]) for i in range(3))
+    return warped, mask, weight, area
 
 
 def _blend_feather(region: np.ndarray, patch: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -200,8 +226,7 @@ def _blend_seamless(
 
 def paste_patch(
     target: np.ndarray,
-    patch: np.ndarray,
-    patch_mask: np.ndarray,
+    patch: Patch,
     rng: np.random.Generator,
     foreground: np.ndarray,
     scale_range: tuple[float, float] = (0.8, 1.2),
@@ -218,7 +243,7 @@ def paste_patch(
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must lie in [0, 1], got {strength}.")
-    patch, patch_mask, area = transform_patch(patch, patch_mask, rng, scale_range, rotate)
+    image, patch_mask, weight, area = transform_patch(patch, rng, scale_range, rotate)
     if not patch_mask.any():
         return None
     # The patch box fits the image, its defect the foreground.
@@ -227,15 +252,15 @@ def paste_patch(
         return None
     y, x = place
     h, w = patch_mask.shape
-    out = _blend_seamless(target, patch, area, y, x) if blend == "seamless" else None
+    out = _blend_seamless(target, image, area, y, x) if blend == "seamless" else None
     if out is not None and strength < 1.0:
         alpha = np.full(patch_mask.shape, strength, np.float32)
         region = out[y : y + h, x : x + w]
         out[y : y + h, x : x + w] = _blend_feather(target[y : y + h, x : x + w], region, alpha)
     if out is None:
         out = target.copy()
-        alpha = feather_alpha(patch_mask, area) * np.float32(strength)
-        out[y : y + h, x : x + w] = _blend_feather(target[y : y + h, x : x + w], patch, alpha)
+        alpha = weight.astype(np.float32) * np.float32(strength / 255)
+        out[y : y + h, x : x + w] = _blend_feather(target[y : y + h, x : x + w], image, alpha)
     mask = np.zeros(target.shape[:2], np.uint8)
     mask[y : y + h, x : x + w] = patch_mask
     return out, mask
@@ -263,8 +288,15 @@ def paste_defect(
     source_mask = np.asarray(source_mask)
     _check_inputs(target, source_image, source_mask, foreground, scale_range, blend)
     fg = np.ones(target.shape[:2], bool) if foreground is None else np.asarray(foreground).astype(bool)
-    patch, patch_mask = cut_defect(source_image, source_mask > 0)
-    return paste_patch(target, patch, patch_mask, rng, fg, scale_range, rotate, blend)
+    return paste_patch(target, cut_defect(source_image, source_mask > 0), rng, fg, scale_range, rotate, blend)
 
 
-__all__ = ["cut_defect", "feather_alpha", "paste_defect", "paste_patch", "place_patch", "transform_patch"]
+__all__ = [
+    "Patch",
+    "cut_defect",
+    "feather_alpha",
+    "paste_defect",
+    "paste_patch",
+    "place_patch",
+    "transform_patch",
+]

@@ -129,8 +129,7 @@ class BankSource:
         foreground = loader_foreground(image, self._foregrounds)
         for _ in range(PASTE_TRIES):
             k = int(rng.integers(len(candidates)))
-            patch, patch_mask = self._patches[defect][k]
-            pasted = paste_patch(image, patch, patch_mask, rng, foreground, strength=strength)
+            pasted = paste_patch(image, self._patches[defect][k], rng, foreground, strength=strength)
             if pasted is not None:
                 record = {
                     "source": "bank",

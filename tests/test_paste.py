@@ -137,9 +137,9 @@ def test_placement_reaches_every_valid_place_on_a_coarse_foreground(full: int, c
 
 def test_strength_scales_the_pasted_change(scene) -> None:
     target, source, source_mask, fg = scene
-    patch, patch_mask = cut_defect(source, source_mask > 0)
-    full = paste_patch(target, patch, patch_mask, np.random.default_rng(1), fg, strength=1.0)
-    half = paste_patch(target, patch, patch_mask, np.random.default_rng(1), fg, strength=0.5)
+    patch = cut_defect(source, source_mask > 0)
+    full = paste_patch(target, patch, np.random.default_rng(1), fg, strength=1.0)
+    half = paste_patch(target, patch, np.random.default_rng(1), fg, strength=0.5)
     assert np.array_equal(full[1], half[1])
     on = full[1] > 0
     change_full = np.abs(full[0].astype(int) - target)[on].mean()
@@ -149,9 +149,8 @@ def test_strength_scales_the_pasted_change(scene) -> None:
 
 def test_paste_patch_refuses_a_strength_outside_0_1(scene) -> None:
     target, source, source_mask, fg = scene
-    patch, patch_mask = cut_defect(source, source_mask > 0)
     with pytest.raises(ValueError, match=r"strength must lie in \[0, 1\]"):
-        paste_patch(target, patch, patch_mask, np.random.default_rng(0), fg, strength=1.5)
+        paste_patch(target, cut_defect(source, source_mask > 0), np.random.default_rng(0), fg, strength=1.5)
 
 
 @pytest.mark.parametrize(("rotate", "steep"), [(15.0, False), (180.0, True)])
