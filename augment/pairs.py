@@ -7,11 +7,13 @@ A *bank* is a folder in the MVTec AD layout, so the project's reader and any MVT
 ``<product>/test/<defect>/<name>.png`` and ``<product>/ground_truth/<defect>/<name>_mask.png``,
 plus ``manifest.jsonl`` at the root with one record per synthetic pair (its ``image`` and ``mask``
 keys are paths relative to the root). Files are written to a temporary name and renamed, and the
-manifest line is appended last, so a killed writer never leaves a pair that looks complete.
+manifest line is appended last, so a killed writer never leaves a pair that looks complete. Several
+processes may append to one manifest at once (sharded generation and export); see `append_line`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -62,12 +64,27 @@ def write_pair(root: str | Path, pair: SyntheticPair, name: str, product: str, d
         "image": image_path.relative_to(root).as_posix(),
         "mask": mask_path.relative_to(root).as_posix(),
     }
-    line = json.dumps(record, default=str) + "\n"
-    with open(root / MANIFEST, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_line(root / MANIFEST, json.dumps(record, default=str) + "\n")
     return record
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append `line` to `path` durably, never interleaved with another process's appends.
+
+    One ``os.write`` of the whole line on an ``O_APPEND`` descriptor (no buffered-IO chunking).
+    POSIX promises untorn concurrent writes only to pipes, for up to PIPE_BUF (4 KB) bytes, and a
+    record can be longer (long paths, prompts), so the write also holds an exclusive ``flock``
+    (advisory: every writer of a manifest goes through here).
+    """
+    data = memoryview(line.encode("utf-8"))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        while data:  # a regular file takes it in one write; loop only in case of a short write
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # also releases the lock
 
 
 def read_manifest(root: str | Path) -> list[dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from augment.pairs import read_manifest
+from augment.pairs import append_line, read_manifest
 from augment.sharding import shard_indices
 from augment.synthesizer import DefectSynthesizer
 
@@ -36,6 +38,27 @@ def test_shards_cover_every_index_once(n: int, world: int) -> None:
 def test_bad_shard_arguments(args: tuple, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         shard_indices(*args)
+
+
+def _append_lines(path: Path, writer: int, n: int, size: int) -> None:
+    for i in range(n):
+        append_line(path, json.dumps({"writer": writer, "i": i, "pad": "x" * size}) + "\n")
+
+
+def test_concurrent_appends_stay_whole_lines(tmp_path: Path) -> None:
+    """Two processes append 9 KB lines (over PIPE_BUF) to one file: each line arrives whole, once."""
+    path = tmp_path / "manifest.jsonl"
+    context = multiprocessing.get_context("fork")  # no re-import of this (heavy) test module
+    writers = [context.Process(target=_append_lines, args=(path, w, 60, 9000)) for w in (0, 1)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+        assert writer.exitcode == 0
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted((line["writer"], line["i"]) for line in lines) == [
+        (w, i) for w in (0, 1) for i in range(60)
+    ]
 
 
 @pytest.mark.slow
