@@ -1,13 +1,15 @@
-"""Multi-process generation: each process (``accelerate launch`` rank) makes its own share of indices.
+"""Multi-process generation and export: each ``accelerate launch`` rank makes its own share of indices.
 
 ``shard_indices`` is a pure function: the shards of ``0..n-1`` over ``world_size`` ranks are
 contiguous, disjoint and cover every index exactly once. Each index has its own seed derived from
 ``(seed, index)``, so a pair is the same whatever the number of processes, and its file name
-carries the index, so no two processes ever write the same file.
+carries the index, so no two processes ever write the same file. ``under_launcher`` tells from the
+environment alone whether there are other processes; only then is accelerate's state created.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,17 @@ import numpy as np
 
 from augment.pairs import write_pair
 
-__all__ = ["generate_sharded", "pair_name", "process_rank", "shard_indices"]
+__all__ = [
+    "generate_sharded",
+    "pair_name",
+    "process_rank",
+    "shard_indices",
+    "under_launcher",
+    "wait_for_everyone",
+]
+
+# The variables accelerate itself reads for the world size (torchrun / ``accelerate launch``, MPI).
+WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
 
 def shard_indices(n: int, rank: int, world_size: int) -> range:
@@ -32,6 +44,34 @@ def shard_indices(n: int, rank: int, world_size: int) -> range:
     return range(n * rank // world_size, n * (rank + 1) // world_size)
 
 
+def under_launcher() -> bool:
+    """Whether a launcher started this process as one of several (read from the environment).
+
+    Cheap and free of side effects, unlike creating accelerate's ``PartialState`` (a per-process
+    singleton whose device choice a later ``Accelerator`` cannot change), so library code can ask
+    before touching accelerate at all.
+    """
+    for name in WORLD_SIZE_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            try:
+                return int(value) > 1
+            except ValueError:
+                raise ValueError(
+                    f"environment variable {name} must be an integer world size, got {value!r}; "
+                    "unset it, or start the processes with 'accelerate launch'."
+                ) from None
+    return False
+
+
+def _state() -> Any:
+    """accelerate's per-process state (joins the launcher's process group on first use)."""
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def process_rank() -> tuple[int, int]:
     """(rank, world_size) of this process under ``accelerate launch`` / torchrun; (0, 1) otherwise.
 
@@ -39,11 +79,14 @@ def process_rank() -> tuple[int, int]:
     (torchrun + gloo): accelerate 1.15's ``--cpu --num_processes N`` starts ONE process unless MPI
     (``--mpirun_hostfile``) is set up. ``cpu=True`` then makes accelerate join the gloo group.
     """
-    import torch
-    from accelerate import PartialState
-
-    state = PartialState(cpu=not torch.cuda.is_available())
+    state = _state()
     return int(state.process_index), int(state.num_processes)
+
+
+def wait_for_everyone() -> None:
+    """Block until every launched process gets here (accelerate's barrier); no-op in a lone process."""
+    if under_launcher():
+        _state().wait_for_everyone()
 
 
 def pair_name(defect: str, index: int) -> str:

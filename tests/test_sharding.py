@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from augment.pairs import append_line, read_manifest
-from augment.sharding import shard_indices
+from augment.sharding import WORLD_SIZE_VARIABLES, shard_indices, under_launcher
 from augment.synthesizer import DefectSynthesizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +38,26 @@ def test_shards_cover_every_index_once(n: int, world: int) -> None:
 def test_bad_shard_arguments(args: tuple, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         shard_indices(*args)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, False), ({"WORLD_SIZE": "1"}, False), ({"WORLD_SIZE": "2"}, True), ({"PMI_SIZE": "4"}, True)],
+)
+def test_under_launcher_reads_the_environment(
+    env: dict[str, str], expected: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in WORLD_SIZE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert under_launcher() is expected
+
+
+def test_under_launcher_rejects_a_bad_world_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="WORLD_SIZE must be an integer world size, got 'two'"):
+        under_launcher()
 
 
 def _append_lines(path: Path, writer: int, n: int, size: int) -> None:
