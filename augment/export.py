@@ -10,10 +10,17 @@ a temporary name and renamed, job ``j`` is a pure function of the seed, and a pa
 only once its manifest line is in. A killed export run again with the same arguments finishes
 with the same files as an uninterrupted one; with other arguments, or into a folder that is not
 its own output, it refuses unless ``overwrite=True``.
+
+Several processes: under ``accelerate launch`` each process links its share (`shard_indices`) of
+the real files and makes its share of the synthetic jobs; process 0 alone prepares the folder
+while the others wait at accelerate's barrier, and every process returns once the whole export is
+written. Job ``j`` and its file names do not depend on who makes it, so the output is the same for
+any number of processes, and a killed export can be finished with any number of them.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -26,8 +33,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from augment.imageio import DataError, read_image
-from augment.index import Sample, index_folder
+from augment.index import DatasetIndex, Sample, index_folder
 from augment.pairs import MANIFEST, read_manifest, write_pair
+from augment.sharding import process_rank, shard_indices, under_launcher, wait_for_everyone
 from augment.sources import check_defects, open_source
 from augment.wrappers import sample_seed
 
@@ -90,27 +98,49 @@ def plan_jobs(samples: Sequence[Sample], defects: Sequence[str], ratio: float) -
 
 
 def _check_names(samples: Sequence[Sample]) -> None:
+    """Refuse real files whose output names collide with synthetic ones or with each other."""
     clash = [s.image for s in samples if s.image.stem.startswith(SYNTHETIC_PREFIX)]
     if clash:
         raise DataError(
             f"real file {clash[0]} starts with '{SYNTHETIC_PREFIX}', the prefix reserved for "
             "synthetic pairs; rename it so real and synthetic names cannot collide."
         )
+    seen: dict[Path, Path] = {}
+    for sample in samples:
+        image, mask = real_destination(sample, Path())
+        for src, dst in ((sample.image, image), (sample.mask, mask)):
+            if src is not None and dst is not None and seen.setdefault(dst, src) != src:
+                raise DataError(
+                    f"real files {seen[dst]} and {src} would both be exported as {dst}; "
+                    "rename one of them (e.g. images differing only in their suffix share a mask name)."
+                )
+
+
+def check_output(out: Path, state: dict[str, Any], overwrite: bool) -> bool:
+    """Whether `out` must be emptied first; raise if it holds anything but this export's output.
+
+    Read-only, so every process of a launched export runs it and they all refuse alike.
+    """
+    if not (out.exists() and any(out.iterdir())):
+        return False
+    state_file = out / STATE
+    previous = json.loads(state_file.read_text()) if state_file.is_file() else None
+    if previous != state and not overwrite:
+        why = "is not an export folder" if previous is None else "holds an export with other arguments"
+        raise DataError(
+            f"output folder {out} is not empty and {why}; choose an empty folder, or pass "
+            "--overwrite to replace its contents."
+        )
+    return previous != state
 
 
 def prepare_output(out: Path, state: dict[str, Any], overwrite: bool) -> None:
-    """Create `out`, or accept it as this job's earlier output; refuse anything else."""
-    state_file = out / STATE
-    if out.exists() and any(out.iterdir()):
-        previous = json.loads(state_file.read_text()) if state_file.is_file() else None
-        if previous != state and not overwrite:
-            why = "is not an export folder" if previous is None else "holds an export with other arguments"
-            raise DataError(
-                f"output folder {out} is not empty and {why}; choose an empty folder, or pass "
-                "--overwrite to replace its contents."
-            )
-        if previous != state:
-            shutil.rmtree(out)
+    """Create `out`, or accept it as this job's earlier output; refuse anything else.
+
+    Also clears what a killed run left: temporary files and a torn manifest line.
+    """
+    if check_output(out, state, overwrite):
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     for tmp in out.rglob(".*.tmp"):
         tmp.unlink()
@@ -119,10 +149,11 @@ def prepare_output(out: Path, state: dict[str, Any], overwrite: bool) -> None:
     (out / f".{MANIFEST}.tmp").write_text(lines, encoding="utf-8")
     (out / f".{MANIFEST}.tmp").replace(out / MANIFEST)
     (out / f".{STATE}.tmp").write_text(json.dumps(state, indent=2))
-    (out / f".{STATE}.tmp").replace(state_file)
+    (out / f".{STATE}.tmp").replace(out / STATE)
 
 
 def _make_pair(source: Any, job: Job, seed: int, strength: float) -> Any:
+    """Job `job`'s pair: a pure function of the seed and the job, whichever process makes it."""
     image = read_image(job.base.image)
     for attempt in range(MAKE_TRIES):
         pair_seed = sample_seed(seed, 0, job.index, attempt)
@@ -130,6 +161,80 @@ def _make_pair(source: Any, job: Job, seed: int, strength: float) -> Any:
         if pair is not None:
             return pair
     raise RuntimeError(f"could not place a {job.defect} defect on {job.base.image} after {MAKE_TRIES} tries.")
+
+
+def _wanted_defects(
+    index: DatasetIndex, available: Sequence[str], defects: Sequence[str] | None, model: str | Path
+) -> list[str]:
+    """The defect types to export: those asked for, else every one both data and source have."""
+    wanted = list(defects) if defects else [d for d in index.defects if d in available]
+    check_defects(available, wanted, str(model))
+    if not wanted:
+        raise DataError(
+            f"no defect type is both in {index.root} ({index.defects}) and in the source "
+            f"{model} ({available})."
+        )
+    return wanted
+
+
+def _link_real(sample: Sample, out: Path) -> None:
+    """Put one real image (and its mask) into the output, linked or copied."""
+    image_dst, mask_dst = real_destination(sample, out)
+    link_or_copy(sample.image, image_dst)
+    if sample.mask is not None and mask_dst is not None:
+        link_or_copy(sample.mask, mask_dst)
+
+
+def _rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """The share to make: the caller's, else the launcher's, else everything (rank 0 of 1)."""
+    if rank is None and world_size is None:
+        # Only under a launcher: creating accelerate's state in a lone process is a side effect.
+        return process_rank() if under_launcher() else (0, 1)
+    if rank is None or world_size is None:
+        raise ValueError(
+            f"pass both rank and world_size, or neither (then the launcher's are used); "
+            f"got rank={rank}, world_size={world_size}."
+        )
+    shard_indices(0, rank, world_size)  # the same checks and messages as for the shares themselves
+    return rank, world_size
+
+
+def _prepare_once(out: Path, state: dict[str, Any], overwrite: bool) -> None:
+    """`prepare_output` on process 0 while the others wait; without a launcher, on this process."""
+    if not under_launcher():
+        prepare_output(out, state, overwrite)
+        return
+    check_output(out, state, overwrite)  # every process refuses a wrong folder, none hangs
+    wait_for_everyone()  # nobody still reads `out` while process 0 rewrites it
+    if process_rank()[0] == 0:
+        prepare_output(out, state, overwrite)
+    wait_for_everyone()
+
+
+def _write_share(
+    make: Callable[[Job], Any],
+    jobs: Sequence[Job],
+    share: range,
+    out: Path,
+    rank: int,
+    progress: bool,
+    on_pair: Callable[[int], None] | None,
+) -> int:
+    """Make and write the jobs of `share` whose manifest line is missing; returns how many."""
+    # Other processes append meanwhile (whole lines, see `append_line`); only this share's names matter.
+    done = {r["name"] for r in read_manifest(out)}
+    written = 0
+    for j in tqdm(share, desc=f"export (rank {rank})", disable=not progress):
+        job = jobs[j]
+        if job.name in done:
+            continue
+        pair = make(job)
+        pair.record.update({"base_image": job.base.image.name, "job": job.index, "rank": rank})
+        write_pair(out, pair, job.name, job.product, job.defect)
+        written += 1
+        if on_pair is not None:
+            on_pair(written)
+    return written
 
 
 def export_dataset(
@@ -143,23 +248,23 @@ def export_dataset(
     overwrite: bool = False,
     progress: bool = True,
     on_pair: Callable[[int], None] | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
 ) -> dict[str, int]:
-    """Write the augmented dataset to `out`; returns counts of real files and synthetic pairs.
+    """Write the augmented dataset to `out`; returns this process's counts.
 
-    `model` is a saved synthesizer or a bank. `on_pair(k)` is called after the k-th pair written
-    in this run (for progress hooks, and for tests that interrupt the export).
+    `model` is a saved synthesizer or a bank. `rank`/`world_size` (both or neither) pick this
+    process's share; by default the launcher's under ``accelerate launch``, else all of it. Runs
+    given explicit ranks without a launcher must not overlap in time (nothing waits for anybody).
+    `on_pair(k)` is called after the k-th pair written by this process in this run (for progress
+    hooks, and for tests that interrupt the export).
     """
+    rank, world_size = _rank_and_world(rank, world_size)
     if ratio <= 0:
         raise ValueError(f"ratio (synthetic pairs per real defect image) must be > 0, got {ratio}.")
     index = index_folder(data, defects=defects)
     source = open_source(model)
-    wanted = list(defects) if defects else [d for d in index.defects if d in source.defects]
-    check_defects(source.defects, wanted, str(model))
-    if not wanted:
-        raise DataError(
-            f"no defect type is both in {index.root} ({index.defects}) and in the source "
-            f"{model} ({source.defects})."
-        )
+    wanted = _wanted_defects(index, source.defects, defects, model)
     _check_names(index.samples)
     out = Path(out).expanduser().resolve()
     state = {
@@ -170,25 +275,22 @@ def export_dataset(
         "seed": seed,
         "strength": strength,
     }
-    prepare_output(out, state, overwrite)
-    for sample in index.samples:
-        image_dst, mask_dst = real_destination(sample, out)
-        link_or_copy(sample.image, image_dst)
-        if sample.mask is not None and mask_dst is not None:
-            link_or_copy(sample.mask, mask_dst)
-    done = {r["name"] for r in read_manifest(out)}
     jobs = plan_jobs(index.samples, wanted, ratio)
-    written = 0
-    for job in tqdm(jobs, desc="export", disable=not progress):
-        if job.name in done:
-            continue
-        pair = _make_pair(source, job, seed, strength)
-        pair.record.update({"base_image": job.base.image.name, "job": job.index})
-        write_pair(out, pair, job.name, job.product, job.defect)
-        written += 1
-        if on_pair is not None:
-            on_pair(written)
-    return {"real": len(index.samples), "synthetic": len(jobs), "written_now": written}
+    _prepare_once(out, state, overwrite)
+    for i in shard_indices(len(index.samples), rank, world_size):
+        _link_real(index.samples[i], out)
+    share = shard_indices(len(jobs), rank, world_size)
+    make = functools.partial(_make_pair, source, seed=seed, strength=strength)
+    written = _write_share(make, jobs, share, out, rank, progress, on_pair)
+    wait_for_everyone()  # returning means the whole export is there, whichever process returns
+    return {
+        "real": len(index.samples),
+        "synthetic": len(jobs),
+        "rank": rank,
+        "world_size": world_size,
+        "share": len(share),
+        "written_now": written,
+    }
 
 
 __all__ = ["STATE", "export_dataset", "plan_jobs", "real_destination"]

@@ -1,9 +1,14 @@
-"""``defect-synth export``: write a dataset plus synthetic defects to disk (MVTec layout + manifest)."""
+"""``defect-synth export``: write a dataset plus synthetic defects to disk (MVTec layout + manifest).
+
+Under ``accelerate launch -m augment.cli export ...`` each process writes its share and prints
+its own counts (``rank``, ``world_size``, ``written_now``); see `augment.export`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,5 +39,7 @@ def run(args: argparse.Namespace) -> int:
         strength=args.strength,
         overwrite=args.overwrite,
     )
-    print(json.dumps({"out": args.out, **counts}))
+    # One write for the whole line: launched processes share stdout, and print() under
+    # PYTHONUNBUFFERED writes the newline separately, so two ranks' lines could run together.
+    sys.stdout.write(json.dumps({"out": args.out, **counts}) + "\n")
     return 0
