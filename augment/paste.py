@@ -21,6 +21,7 @@ from augment.masks import DEFAULT_MAX_ROTATION, expanding_rotation, flip_affine,
 logger = logging.getLogger(__name__)
 
 Blend = Literal["feather", "seamless"]
+DEFAULT_SCALE_RANGE = (0.8, 1.2)  # random scale of a pasted defect
 CONTEXT_MARGIN = 0.25  # context kept around the defect, as a share of its bounding-box side
 PLACE_TRIES = 64  # random positions tried before the exhaustive search for a valid place
 PLACE_FIRST = 4  # positions checked in the first vectorised step: most objects accept one of them
@@ -97,26 +98,71 @@ def cut_defect(image: np.ndarray, mask: np.ndarray) -> Patch:
     return Patch(np.ascontiguousarray(image[y0:y1, x0:x1]), np.dstack([box_mask, weight, area]))
 
 
+@dataclass(frozen=True)
+class Footprint:
+    """Where a patch's defect pixels lie inside its box: all that placement checks."""
+
+    mask: np.ndarray  # h x w uint8, 0/1
+    ys: np.ndarray  # rows of the defect pixels
+    xs: np.ndarray  # their columns
+    rows: tuple[int, int]  # first defect row, number of rows
+    cols: tuple[int, int]  # first defect column, number of columns
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays."""
+        return self.mask.nbytes + self.ys.nbytes + self.xs.nbytes
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> Footprint | None:
+        """The footprint of a patch mask; None when it holds no defect pixel."""
+        mask = np.ascontiguousarray(mask, dtype=np.uint8)
+        x, y, w, h = cv2.boundingRect(mask)
+        if w == 0:
+            return None
+        ys, xs = np.nonzero(mask)
+        return cls(mask, ys, xs, (y, h), (x, w))
+
+
+@dataclass(frozen=True)
+class Warped:
+    """A patch after its random scale, rotation and flip, ready to place and blend."""
+
+    image: np.ndarray  # h x w x 3 uint8
+    weight: np.ndarray  # h x w uint8 blend weight, 0..255 for [0, 1], 0 outside the patch
+    area: np.ndarray  # h x w uint8, the patch's valid pixels (for Poisson cloning)
+    footprint: Footprint
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays (for caches with a byte budget)."""
+        return self.image.nbytes + self.weight.nbytes + self.area.nbytes + self.footprint.nbytes
+
+
 def transform_patch(
     patch: Patch,
     rng: np.random.Generator,
     scale_range: tuple[float, float],
     rotate: float | bool = DEFAULT_MAX_ROTATION,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Randomly scale, rotate and flip a patch: (image, defect mask, blend weight 0..255, valid area).
+) -> Warped | None:
+    """Randomly scale, rotate and flip a patch; None when no defect pixel survives the warp.
 
     `rotate` is the rotation limit in degrees (see `augment.masks.rotation_angle`): the default
     15 degree jitter keeps the defect's orientation, 180 allows any angle; True / False mean 180 / 0.
-    Outside the warped patch the mask, weight and area are 0.
     """
-    scale = float(rng.uniform(*scale_range))
     angle = rotation_angle(rng, rotate)
+    u = rng.random(3)  # scale, left-right flip, up-down flip
+    scale = scale_range[0] + float(u[0]) * (scale_range[1] - scale_range[0])
     mat, size = expanding_rotation(patch.image.shape, angle, scale)
-    mat = flip_affine(mat, size, rng.random() < 0.5, rng.random() < 0.5)
-    warped = cv2.warpAffine(patch.image, mat, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    mat = flip_affine(mat, size, bool(u[1] < 0.5), bool(u[2] < 0.5))
+    image = cv2.warpAffine(patch.image, mat, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     layers = cv2.warpAffine(patch.layers, mat, size, flags=cv2.INTER_NEAREST)
-    mask, weight, area = (np.ascontiguousarray(layers[..., i]) for i in range(3))
-    return warped, mask, weight, area
+    footprint = Footprint.of(layers[..., 0])
+    if footprint is None:
+        return None
+    return Warped(
+        image, np.ascontiguousarray(layers[..., 1]), np.ascontiguousarray(layers[..., 2]), footprint
+    )
 
 
 def _blend_feather(region: np.ndarray, patch: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -125,30 +171,30 @@ def _blend_feather(region: np.ndarray, patch: np.ndarray, alpha: np.ndarray) -> 
 
 
 @functools.lru_cache(maxsize=32)
-def _coarse_index(full: int, coarse: int) -> np.ndarray:
-    """Row (or column) of a `coarse`-sized map that each of `full` pixels falls in (nearest)."""
-    return np.arange(full) * coarse // full
+def _coarse_index(full: int, coarse: int, stride: int = 1) -> np.ndarray:
+    """Row (or column) of a `coarse`-sized map that each of `full` pixels falls in (nearest),
+    times `stride` (the coarse map's row length, to index it flattened)."""
+    return np.arange(full) * coarse // full * stride
 
 
-def _offset_range(on: np.ndarray, full: int, lo: int, hi: int, size: int) -> tuple[int, int] | None:
-    """Offsets (first, last) along one axis that keep defect rows/cols [lo, hi] of a `size` box
-    inside the image (`full` px) and between the first and last foreground rows/cols.
+def _offset_range(
+    cells: tuple[int, int], coarse: int, full: int, extent: tuple[int, int], size: int
+) -> tuple[int, int] | None:
+    """Offsets (first, last) along one axis that keep the defect's rows/cols `extent` (first,
+    count) of a `size` box inside the image (`full` px) and within the foreground's coarse
+    `cells` (first, count) of `coarse`.
 
-    `on` marks the coarse rows (or columns) holding any foreground; None when none does or the
-    box cannot fit. A necessary condition only: `place_patch` checks every pixel after it.
+    None when the box cannot fit. A necessary condition only: `place_patch` checks every pixel
+    after it.
     """
-    idx = np.flatnonzero(on)
-    if len(idx) == 0:
-        return None
-    coarse = len(on)
-    first = -(-int(idx[0]) * full // coarse)  # first full pixel in the first foreground cell
-    last = -(-(int(idx[-1]) + 1) * full // coarse) - 1
-    low, high = max(0, first - lo), min(full - size, last - hi)
+    first = -(-cells[0] * full // coarse)  # first full pixel of the first foreground cell
+    last = -(-(cells[0] + cells[1]) * full // coarse) - 1
+    low, high = max(0, first - extent[0]), min(full - size, last - (extent[0] + extent[1] - 1))
     return (low, high) if low <= high else None
 
 
 def place_patch(
-    patch_mask: np.ndarray,
+    patch_mask: np.ndarray | Footprint,
     foreground: np.ndarray,
     rng: np.random.Generator,
     shape: tuple[int, int] | None = None,
@@ -158,35 +204,41 @@ def place_patch(
 
     Rejection sampling: uniform positions within the foreground's bounding box are checked by
     indexing the foreground at the defect pixels (microseconds), which draws uniformly among the
-    valid places (all of them lie in that box), as the exhaustive `valid_offsets` does; only when `tries` draws all miss (a small or thin object) does the
-    exhaustive search run. `foreground` may be coarser than the image (`shape`, default: the
-    foreground's own): it is then read at scaled coordinates, as a nearest-neighbour upsampling
-    would. None when nowhere fits.
+    valid places (all of them lie in that box), as the exhaustive `valid_offsets` does; only
+    when `tries` draws all miss (a small or thin object) does the exhaustive search run.
+    `foreground` may be coarser than the image (`shape`, default: the foreground's own): it is
+    then read at scaled coordinates, as a nearest-neighbour upsampling would. `patch_mask` may
+    be a precomputed `Footprint`. None when nowhere fits.
     """
-    h, w = patch_mask.shape
+    foot = patch_mask if isinstance(patch_mask, Footprint) else Footprint.of(patch_mask)
     fh, fw = shape if shape is not None else foreground.shape
-    if h > fh or w > fw:
+    if foot is None or foot.mask.shape[0] > fh or foot.mask.shape[1] > fw:
         return None
+    h, w = foot.mask.shape
     sh, sw = foreground.shape
-    ys, xs = np.nonzero(patch_mask)
-    rows, cols = _coarse_index(fh, sh) * sw, _coarse_index(fw, sw)
-    flat = np.ascontiguousarray(foreground).ravel()
-    y_range = _offset_range(np.any(foreground, axis=1), fh, int(ys.min()), int(ys.max()), h)
-    x_range = _offset_range(np.any(foreground, axis=0), fw, int(xs.min()), int(xs.max()), w)
+    flat = np.ascontiguousarray(foreground, dtype=bool).ravel()
+    fx, fy, fw_cells, fh_cells = cv2.boundingRect(flat.view(np.uint8).reshape(sh, sw))
+    if fw_cells == 0:
+        return None
+    y_range = _offset_range((fy, fh_cells), sh, fh, foot.rows, h)
+    x_range = _offset_range((fx, fw_cells), sw, fw, foot.cols, w)
     if y_range is None or x_range is None:
         return None
-    low, high = (y_range[0], x_range[0]), (y_range[1] + 1, x_range[1] + 1)
+    low = np.array([y_range[0], x_range[0]])
+    span = np.array([y_range[1] - y_range[0] + 1, x_range[1] - x_range[0] + 1])
+    row_at, col_at = _coarse_index(fh, sh, sw), _coarse_index(fw, sw)
     tried, batch = 0, PLACE_FIRST
     while tried < tries:
-        y, x = rng.integers(low, high, (batch, 2)).T
-        hit = flat[rows[y[:, None] + ys] + cols[x[:, None] + xs]].all(axis=1)
+        # floor(low + u * span) is uniform over the integers in [low, low + span).
+        y, x = (low + (rng.random((batch, 2)) * span).astype(np.int64)).T
+        hit = flat[row_at[y[:, None] + foot.ys] + col_at[x[:, None] + foot.xs]].all(axis=1)
         if hit.any():
             k = int(np.argmax(hit))
             return int(y[k]), int(x[k])
         tried, batch = tried + batch, PLACE_BATCH
     if (sh, sw) != (fh, fw):
         foreground = cv2.resize(foreground.astype(np.uint8), (fw, fh), interpolation=cv2.INTER_NEAREST) > 0
-    offsets = valid_offsets(patch_mask, foreground)
+    offsets = valid_offsets(foot.mask, foreground)
     if len(offsets) == 0:
         return None
     y, x = offsets[rng.integers(len(offsets))]
@@ -226,10 +278,10 @@ def _blend_seamless(
 
 def paste_patch(
     target: np.ndarray,
-    patch: Patch,
+    patch: Patch | Warped,
     rng: np.random.Generator,
     foreground: np.ndarray,
-    scale_range: tuple[float, float] = (0.8, 1.2),
+    scale_range: tuple[float, float] = DEFAULT_SCALE_RANGE,
     rotate: float | bool = DEFAULT_MAX_ROTATION,
     blend: Blend = "feather",
     strength: float = 1.0,
@@ -237,32 +289,32 @@ def paste_patch(
     """Paste an already cut defect patch (see `cut_defect`) into `target` on the bool `foreground`.
 
     The fast core of `paste_defect` for callers that cut their patches once (a bank in a data
-    loader). `foreground` may be coarser than `target` (see `place_patch`); `strength` in [0, 1]
-    scales the blend weights (1: the defect at full strength). Only the patch box is touched: no
+    loader); a `Warped` patch is pasted as it is (`scale_range` and `rotate` then unused).
+    `foreground` may be coarser than `target` (see `place_patch`); `strength` in [0, 1] scales
+    the blend weights (1: the defect at full strength). Only the patch box is touched: no
     full-image float arrays.
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must lie in [0, 1], got {strength}.")
-    image, patch_mask, weight, area = transform_patch(patch, rng, scale_range, rotate)
-    if not patch_mask.any():
+    warped = transform_patch(patch, rng, scale_range, rotate) if isinstance(patch, Patch) else patch
+    if warped is None:
         return None
-    # The patch box fits the image, its defect the foreground.
-    place = place_patch(patch_mask, foreground, rng, target.shape[:2])
+    place = place_patch(warped.footprint, foreground, rng, target.shape[:2])
     if place is None:
         return None
     y, x = place
-    h, w = patch_mask.shape
-    out = _blend_seamless(target, image, area, y, x) if blend == "seamless" else None
+    h, w = warped.footprint.mask.shape
+    box = (slice(y, y + h), slice(x, x + w))
+    out = _blend_seamless(target, warped.image, warped.area, y, x) if blend == "seamless" else None
     if out is not None and strength < 1.0:
-        alpha = np.full(patch_mask.shape, strength, np.float32)
-        region = out[y : y + h, x : x + w]
-        out[y : y + h, x : x + w] = _blend_feather(target[y : y + h, x : x + w], region, alpha)
+        alpha = np.full((h, w), strength, np.float32)
+        out[box] = _blend_feather(target[box], out[box], alpha)
     if out is None:
         out = target.copy()
-        alpha = weight.astype(np.float32) * np.float32(strength / 255)
-        out[y : y + h, x : x + w] = _blend_feather(target[y : y + h, x : x + w], image, alpha)
+        alpha = warped.weight.astype(np.float32) * np.float32(strength / 255)
+        out[box] = _blend_feather(target[box], warped.image, alpha)
     mask = np.zeros(target.shape[:2], np.uint8)
-    mask[y : y + h, x : x + w] = patch_mask
+    mask[box] = warped.footprint.mask
     return out, mask
 
 
@@ -272,7 +324,7 @@ def paste_defect(
     source_mask: np.ndarray,
     rng: np.random.Generator,
     foreground: np.ndarray | None = None,
-    scale_range: tuple[float, float] = (0.8, 1.2),
+    scale_range: tuple[float, float] = DEFAULT_SCALE_RANGE,
     rotate: float | bool = DEFAULT_MAX_ROTATION,
     blend: Blend = "feather",
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -292,7 +344,10 @@ def paste_defect(
 
 
 __all__ = [
+    "DEFAULT_SCALE_RANGE",
+    "Footprint",
     "Patch",
+    "Warped",
     "cut_defect",
     "feather_alpha",
     "paste_defect",

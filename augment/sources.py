@@ -20,15 +20,21 @@ import cv2
 import numpy as np
 
 from augment.imageio import DataError
-from augment.masks import estimate_foreground
+from augment.masks import DEFAULT_MAX_ROTATION, estimate_foreground
 from augment.pairs import MANIFEST, SyntheticPair, iter_bank
-from augment.paste import cut_defect, paste_patch
+from augment.paste import DEFAULT_SCALE_RANGE, Warped, cut_defect, paste_patch, transform_patch
 
 PASTE_TRIES = 4
 # The bank path estimates the foreground on a copy this many pixels on its longer side, and
 # shrinks it by one pixel there, so pasted defects stay on the object despite the coarse grid.
 BANK_FOREGROUND_SIDE = 64
 FOREGROUND_CACHE_SIZE = 4096  # memoised coarse foregrounds per process (4 KB each at 64 px)
+# A bank pastes each stored defect in one of this many fixed random warps (scale, rotation
+# jitter, flips), prepared when the bank is opened and kept up to the byte budget per process
+# (beyond it, prepared on use and evicted oldest first): the warp was a third of a paste's cost
+# in data loaders. Position and strength still vary at every call.
+BANK_VARIANTS = 16
+VARIANT_CACHE_BYTES = 64 * 2**20
 
 
 class DefectSource(Protocol):
@@ -89,8 +95,9 @@ def loader_foreground(image: np.ndarray, cache: dict[bytes, np.ndarray] | None =
 class BankSource:
     """Stored pairs, held in memory; `make` pastes one into the given image inside its foreground.
 
-    Each pair's defect patch is cut once, when the bank is opened (once per process), so a call
-    costs a small-copy foreground estimate, a warp of the patch and a blend inside its box.
+    Each pair's defect patch is cut once, when the bank is opened (once per process), and used
+    in one of `BANK_VARIANTS` seeded warps, each prepared once, so a call costs a cached
+    foreground lookup, a placement and a blend inside the patch box.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -108,6 +115,14 @@ class BankSource:
         self._flat = [p for d in self.defects for p in self.pairs[d]]
         self._foregrounds: dict[bytes, np.ndarray] = {}
         self._patches = {d: [cut_defect(p.image, p.mask > 0) for p in self.pairs[d]] for d in self.defects}
+        self._variants: dict[tuple[str, int, int], Warped | None] = {}
+        self._variant_bytes = 0
+        for defect in self.defects:
+            for k in range(len(self._patches[defect])):
+                for v in range(BANK_VARIANTS):
+                    if self._variant_bytes >= VARIANT_CACHE_BYTES // 2:
+                        return  # leave room for the ones prepared on use
+                    self.variant(defect, k, v)
 
     def __len__(self) -> int:
         return len(self._flat)
@@ -115,6 +130,20 @@ class BankSource:
     def stored(self, i: int) -> SyntheticPair:
         """The i-th stored pair, in (defect, manifest) order."""
         return self._flat[i % len(self._flat)]
+
+    def variant(self, defect: str, k: int, v: int) -> Warped | None:
+        """Warp `v` of the `k`-th stored `defect`: a pure function of (defect, k, v), memoised."""
+        key = (defect, k, v)
+        if key not in self._variants:
+            rng = np.random.default_rng([self.defects.index(defect), k, v])
+            warped = transform_patch(self._patches[defect][k], rng, DEFAULT_SCALE_RANGE, DEFAULT_MAX_ROTATION)
+            size = 0 if warped is None else warped.nbytes
+            while self._variants and self._variant_bytes + size > VARIANT_CACHE_BYTES:
+                old = self._variants.pop(next(iter(self._variants)))
+                self._variant_bytes -= 0 if old is None else old.nbytes
+            self._variants[key] = warped
+            self._variant_bytes += size
+        return self._variants[key]
 
     def make(self, image: np.ndarray | None, defect: str, strength: float, seed: int) -> SyntheticPair | None:
         rng = np.random.default_rng(seed)
@@ -128,8 +157,11 @@ class BankSource:
             )
         foreground = loader_foreground(image, self._foregrounds)
         for _ in range(PASTE_TRIES):
-            k = int(rng.integers(len(candidates)))
-            pasted = paste_patch(image, self._patches[defect][k], rng, foreground, strength=strength)
+            k, v = divmod(int(rng.integers(len(candidates) * BANK_VARIANTS)), BANK_VARIANTS)
+            warped = self.variant(defect, k, v)
+            pasted = (
+                None if warped is None else paste_patch(image, warped, rng, foreground, strength=strength)
+            )
             if pasted is not None:
                 record = {
                     "source": "bank",

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import cv2
 import numpy as np
 from albumentations.core.pydantic import check_range_bounds
 from albumentations.core.transforms_interface import BaseTransformInitSchema, DualTransform
@@ -25,13 +24,11 @@ from augment.sources import DefectSource, check_defects, open_source, pick_defec
 def union_mask(mask: np.ndarray, defect_mask: np.ndarray, value: int) -> np.ndarray:
     """`mask` with the defect's pixels set to `value` (binary masks: 1), shape and dtype kept.
 
-    Only the defect's bounding box is written, so the cost is a copy of `mask`, not a pass of
-    full-image arithmetic (this runs once per sample in data loaders).
+    One pass of `np.copyto` (this runs once per sample in data loaders).
     """
-    on = (defect_mask > 0).astype(np.uint8)
-    x, y, w, h = cv2.boundingRect(on)
+    on = defect_mask > 0
     out = mask.copy()
-    out[y : y + h, x : x + w][on[y : y + h, x : x + w] > 0] = value
+    np.copyto(out, np.asarray(value, dtype=mask.dtype), where=on[..., None] if mask.ndim == 3 else on)
     return out
 
 
