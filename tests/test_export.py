@@ -10,7 +10,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from augment.cli import main
 from augment.export import export_dataset
@@ -85,6 +87,34 @@ def test_export_is_read_back_by_the_index(bank: Path, tiny_pills: Path, tmp_path
     assert counts["synthetic"] == 3
     assert index.counts()["pill"]["spot"] == 6 + 3
     assert len(read_manifest(tmp_path / "out")) == 3
+
+
+def _mvtec_read(root: Path) -> list[tuple[Path, Path | None, str]]:
+    """An MVTec AD reader written from the layout's convention alone (not the project's index):
+    ``<product>/{train,test}/<type>/*.png`` with ``ground_truth/<type>/<stem>_mask.png`` for
+    every test image that is not ``good``."""
+    items = []
+    for image in sorted(root.glob("*/*/*/*.png")):
+        product, split, kind = image.parts[-4:-1]
+        if split not in ("train", "test"):
+            continue
+        mask = None if kind == "good" else root / product / "ground_truth" / kind / f"{image.stem}_mask.png"
+        items.append((image, mask, kind))
+    return items
+
+
+def test_export_is_read_by_a_plain_mvtec_reader(bank: Path, tiny_pills: Path, tmp_path: Path) -> None:
+    export_dataset(bank, tiny_pills, tmp_path / "out", ratio=0.5, progress=False)
+    items = _mvtec_read(tmp_path / "out")
+    synthetic = [(i, m) for i, m, _ in items if i.name.startswith("synthetic-")]
+    assert len(synthetic) == len(read_manifest(tmp_path / "out"))
+    for image, mask in synthetic:
+        assert mask is not None
+        assert mask.is_file()
+        with Image.open(image) as im, Image.open(mask) as mk:
+            assert im.size == mk.size
+            assert np.asarray(mk).max() == 255
+    assert len(items) == len(index_folder(tmp_path / "out").samples)
 
 
 def test_killed_export_rerun_equals_uninterrupted(bank: Path, tiny_pills: Path, tmp_path: Path) -> None:
