@@ -31,7 +31,7 @@ _LAZY = {
     "export_dataset": "augment.export",
     "build_paste_bank": "augment.paste_bank",
     "paste_defect": "augment.paste",
-    "estimate_foreground": "augment.masks",
+    "estimate_foreground": "augment.foreground",
     "RealMaskBank": "augment.masks",
     "procedural_mask": "augment.masks",
     "QualityFilter": "augment.quality",

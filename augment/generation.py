@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from augment.masks import PROCEDURAL_KINDS, RealMaskBank, estimate_foreground, procedural_mask
+from augment.foreground import estimate_foreground
+from augment.masks import PROCEDURAL_KINDS, RealMaskBank, procedural_mask
 
 SeedSource = int | np.random.Generator | torch.Generator | None
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augment.foreground import estimate_foreground
 from augment.index import index_folder, load_sample_arrays
-from augment.masks import estimate_foreground
 from augment.pairs import SyntheticPair, write_pair
 from augment.paste import paste_defect
 from augment.split import make_split

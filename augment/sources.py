@@ -19,8 +19,9 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from augment.foreground import estimate_foreground
 from augment.imageio import DataError
-from augment.masks import DEFAULT_MAX_ROTATION, estimate_foreground
+from augment.masks import DEFAULT_MAX_ROTATION
 from augment.pairs import MANIFEST, SyntheticPair, iter_bank
 from augment.paste import DEFAULT_SCALE_RANGE, Warped, cut_defect, paste_patch, transform_patch
 

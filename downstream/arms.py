@@ -22,8 +22,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from augment.foreground import estimate_foreground
 from augment.imageio import DataError, read_image, read_mask
-from augment.masks import PROCEDURAL_KINDS, estimate_foreground, procedural_mask
+from augment.masks import PROCEDURAL_KINDS, procedural_mask
 from augment.pairs import MANIFEST, SyntheticPair, read_manifest
 from augment.paste import paste_defect
 

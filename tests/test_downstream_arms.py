@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from augment.foreground import estimate_foreground
 from augment.imageio import DataError
 from augment.index import index_folder, load_sample_arrays
-from augment.masks import estimate_foreground
 from augment.pairs import SyntheticPair, write_pair
 from augment.split import make_split
 from downstream.arms import (

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from augment.demo_data import render_pill
+from augment.foreground import estimate_foreground
 from augment.masks import (
     PROCEDURAL_KINDS,
     RealMaskBank,
-    estimate_foreground,
     expanding_rotation,
     flip_affine,
     procedural_mask,
@@ -26,27 +26,6 @@ def pill() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def bank() -> RealMaskBank:
     return RealMaskBank([render_pill(s, 64, "crack")[1] for s in range(3)])
-
-
-@pytest.mark.parametrize("defect", ["scratch", "spot", "crack"])
-def test_foreground_covers_the_pill_defects_and_not_the_tray(defect: str) -> None:
-    image, mask = render_pill(5, 64, defect)
-    fg = estimate_foreground(image)
-    assert fg[mask > 0].all()
-    assert 0.08 < fg.mean() < 0.4
-    assert not fg[0].any()
-    assert not fg[:, 0].any()
-
-
-def test_foreground_of_a_texture_is_the_whole_image() -> None:
-    rng = np.random.default_rng(0)
-    texture = rng.integers(80, 180, size=(64, 64, 3), dtype=np.uint8)
-    assert estimate_foreground(texture).all()
-
-
-def test_foreground_rejects_a_tiny_image() -> None:
-    with pytest.raises(ValueError, match="at least 4x4"):
-        estimate_foreground(np.zeros((2, 2, 3), np.uint8))
 
 
 def test_bank_samples_stay_on_the_foreground(pill, bank) -> None:

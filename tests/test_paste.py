@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from augment.demo_data import render_pill
-from augment.masks import estimate_foreground, valid_offsets
+from augment.foreground import estimate_foreground
+from augment.masks import valid_offsets
 from augment.paste import cut_defect, paste_defect, paste_patch, place_patch
 from tests.test_masks import orientation
 

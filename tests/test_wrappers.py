@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader
 
 from augment.dataset import DefectDataset
 from augment.demo_data import render_pill
+from augment.foreground import estimate_foreground
 from augment.index import index_folder
-from augment.masks import estimate_foreground
 from augment.pairs import read_manifest
 from augment.paste_bank import build_paste_bank
 from augment.sources import open_source
