@@ -118,12 +118,7 @@ class BankSource:
         self._patches = {d: [cut_defect(p.image, p.mask > 0) for p in self.pairs[d]] for d in self.defects}
         self._variants: dict[tuple[str, int, int], Warped | None] = {}
         self._variant_bytes = 0
-        for defect in self.defects:
-            for k in range(len(self._patches[defect])):
-                for v in range(BANK_VARIANTS):
-                    if self._variant_bytes >= VARIANT_CACHE_BYTES // 2:
-                        return  # leave room for the ones prepared on use
-                    self.variant(defect, k, v)
+        self._prepare_variants()
 
     def __len__(self) -> int:
         return len(self._flat)
@@ -131,6 +126,19 @@ class BankSource:
     def stored(self, i: int) -> SyntheticPair:
         """The i-th stored pair, in (defect, manifest) order."""
         return self._flat[i % len(self._flat)]
+
+    def _prepare_variants(self) -> None:
+        """Warp the stored defects ahead of use, up to half the budget (the rest is for use)."""
+        keys = (
+            (defect, k, v)
+            for defect in self.defects
+            for k in range(len(self._patches[defect]))
+            for v in range(BANK_VARIANTS)
+        )
+        for key in keys:
+            if self._variant_bytes >= VARIANT_CACHE_BYTES // 2:
+                break
+            self.variant(*key)
 
     def variant(self, defect: str, k: int, v: int) -> Warped | None:
         """Warp `v` of the `k`-th stored `defect`: a pure function of (defect, k, v), memoised."""
