@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,8 @@ from augment.imageio import DataError
 from augment.masks import DEFAULT_MAX_ROTATION
 from augment.pairs import MANIFEST, SyntheticPair, iter_bank
 from augment.paste import DEFAULT_SCALE_RANGE, Warped, cut_defect, paste_patch, transform_patch
+
+logger = logging.getLogger(__name__)
 
 PASTE_TRIES = 4
 # The bank path estimates the foreground on a copy this many pixels on its longer side, and
@@ -118,6 +121,7 @@ class BankSource:
         self._patches = {d: [cut_defect(p.image, p.mask > 0) for p in self.pairs[d]] for d in self.defects}
         self._variants: dict[tuple[str, int, int], Warped | None] = {}
         self._variant_bytes = 0
+        self._unplaced: set[str] = set()
         self._prepare_variants()
 
     def __len__(self) -> int:
@@ -182,6 +186,16 @@ class BankSource:
                     "mask_source": "bank",
                 }
                 return SyntheticPair(pasted[0], pasted[1], record)
+        if defect not in self._unplaced:  # once per defect type and process: loaders call this a lot
+            self._unplaced.add(defect)
+            logger.warning(
+                "bank %s: no stored %s defect fits on the object of a %s image after %d tries; such "
+                "samples stay without a synthetic defect (further misses are not logged)",
+                self.root,
+                defect,
+                "x".join(map(str, image.shape[:2])),
+                PASTE_TRIES,
+            )
         return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,13 @@ def test_cached_foreground_equals_a_fresh_estimate() -> None:
     assert again is first
     assert np.array_equal(first, loader_foreground(image))
     assert not first.all()
+
+
+def test_a_defect_that_fits_nowhere_is_reported_once(bank: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = BankSource(bank)
+    tiny = np.full((6, 6, 3), 128, np.uint8)  # smaller than every stored patch
+    with caplog.at_level(logging.WARNING, logger="augment.sources"):
+        assert source.make(tiny, source.defects[0], 1.0, 0) is None
+        assert source.make(tiny, source.defects[0], 1.0, 1) is None
+    warnings = [r for r in caplog.records if "fits on the object" in r.getMessage()]
+    assert len(warnings) == 1
