@@ -25,6 +25,7 @@ __all__ = [
     "LORA_WEIGHT_NAME",
     "LoraSettings",
     "add_lora",
+    "check_text_encoder_lora_support",
     "has_lora",
     "load_lora",
     "load_textual_inversion_into",
@@ -65,6 +66,8 @@ class LoraSettings:
             )
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
         object.__setattr__(self, "text_target_modules", tuple(self.text_target_modules))
+        if self.text_encoder:
+            check_text_encoder_lora_support()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +82,29 @@ class LoraSettings:
             lora_dropout=self.dropout,
             init_lora_weights="gaussian",
             target_modules=list(targets),
+        )
+
+
+def check_text_encoder_lora_support() -> None:
+    """Raise before any work when the installed transformers refuses LoRA on its text encoders
+    with the installed peft (transformers 5.24 asks for peft >= 0.22, which PyPI did not serve in
+    November 2026); the message names both versions and the fixes."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    try:
+        from transformers.integrations import peft as transformers_peft
+    except ImportError:  # transformers without a peft integration: nothing to check
+        return
+    needed = getattr(transformers_peft, "MIN_PEFT_VERSION", None)
+    installed = version("peft")
+    if needed is not None and Version(installed) < Version(needed):
+        raise ValueError(
+            f"LoRA on the text encoders needs peft >= {needed} with the installed transformers "
+            f"{version('transformers')}, but peft {installed} is installed. Fix: pip install "
+            f"'peft>={needed}', or install the tested set (pip install -c requirements-lock.txt -e .), "
+            "or train without text-encoder LoRA (text_encoder=False / no --text-encoder-lora)."
         )
 
 

@@ -156,3 +156,15 @@ def test_save_without_adapter_raises(tmp_path: Path) -> None:
 def test_unknown_token_is_not_saved(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not in the tokenizer"):
         save_textual_inversion(load_backbone(str(saved_tiny_pipeline("sd"))), ["<nope>"], tmp_path)
+
+
+def test_incompatible_peft_for_text_encoder_lora_names_both_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import version
+
+    from transformers.integrations import peft as transformers_peft
+
+    monkeypatch.setattr(transformers_peft, "MIN_PEFT_VERSION", "999.0", raising=False)
+    expected = rf"peft >= 999.0 .*transformers {re.escape(version('transformers'))}.*peft {re.escape(version('peft'))} is installed"
+    with pytest.raises(ValueError, match=expected):
+        LoraSettings(text_encoder=True)
+    LoraSettings(text_encoder=False)  # the UNet-only recipe needs no check
