@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from augment.imageio import DataError, read_image, read_mask
+from augment.errors import DataError
+from augment.imageio import read_image, read_mask
 from augment.index import GOOD, DatasetIndex, Sample, index_folder, load_sample_arrays
 from augment.pairs import SyntheticPair, iter_bank, read_manifest, write_pair
 from augment.split import FewShotSplit, load_split, make_split

@@ -18,6 +18,7 @@ import numpy as np
 
 from augment.contact_sheet import save_contact_sheet
 from augment.demo_data import make_demo_dataset
+from augment.files import CONTACT_SHEET, SPLIT, SUMMARY
 from augment.index import DatasetIndex, index_folder, load_sample_arrays
 from augment.split import FewShotSplit, make_split
 from augment.synth_demo import step_fit, step_generate
@@ -51,7 +52,7 @@ def step_index(state: DemoState) -> None:
     assert state.data_root is not None
     state.index = index_folder(state.data_root)
     state.split = make_split(state.index, seed=state.seed)
-    state.split.save(state.out / "split.json")
+    state.split.save(state.out / SPLIT)
     state.summary["index"] = {k: v for k, v in state.index.summary().items() if k != "skipped"}
     state.summary["split"] = state.split.summary()
 
@@ -66,7 +67,7 @@ def step_contact_sheet(state: DemoState) -> None:
     for row in state.split.good_train[:3]:
         image, _ = load_sample_arrays(row)
         tiles.append((image, None, "good"))
-    state.summary["contact_sheet"] = str(save_contact_sheet(state.out / "contact_sheet.png", tiles))
+    state.summary["contact_sheet"] = str(save_contact_sheet(state.out / CONTACT_SHEET, tiles))
 
 
 def step_evaluate(state: DemoState) -> None:
@@ -123,7 +124,7 @@ def _result_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def write_summary(state: DemoState) -> None:
-    (state.out / "summary.json").write_text(json.dumps(state.summary, indent=2, default=str))
+    (state.out / SUMMARY).write_text(json.dumps(state.summary, indent=2, default=str))
     lines = ["# defect-synth demo", "", f"Output folder: `{state.out}`", ""]
     split = state.summary.get("split", {})
     if split:
@@ -152,7 +153,7 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False) -> DemoState:
         fn(state)
         timings[name] = time.perf_counter() - t0
     write_summary(state)
-    print(f"done: see {state.out / 'summary.md'} and {state.out / 'contact_sheet.png'}", flush=True)
+    print(f"done: see {state.out / 'summary.md'} and {state.out / CONTACT_SHEET}", flush=True)
     return state
 
 

@@ -32,16 +32,17 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from augment.imageio import DataError, read_image
+from augment.errors import DataError
+from augment.files import EXPORT_STATE, MANIFEST
+from augment.imageio import read_image
 from augment.index import DatasetIndex, Sample, index_folder
-from augment.pairs import MANIFEST, read_manifest, write_pair
+from augment.pairs import read_manifest, write_pair
 from augment.sharding import process_rank, shard_indices, under_launcher, wait_for_everyone
 from augment.sources import check_defects, open_source
 from augment.wrappers import sample_seed
 
 logger = logging.getLogger(__name__)
 
-STATE = ".defect-synth-export.json"
 SYNTHETIC_PREFIX = "synthetic-"
 MAKE_TRIES = 8
 
@@ -123,7 +124,7 @@ def check_output(out: Path, state: dict[str, Any], overwrite: bool) -> bool:
     """
     if not (out.exists() and any(out.iterdir())):
         return False
-    state_file = out / STATE
+    state_file = out / EXPORT_STATE
     previous = json.loads(state_file.read_text()) if state_file.is_file() else None
     if previous != state and not overwrite:
         why = "is not an export folder" if previous is None else "holds an export with other arguments"
@@ -148,8 +149,8 @@ def prepare_output(out: Path, state: dict[str, Any], overwrite: bool) -> None:
     lines = "".join(json.dumps(r, default=str) + "\n" for r in records)
     (out / f".{MANIFEST}.tmp").write_text(lines, encoding="utf-8")
     (out / f".{MANIFEST}.tmp").replace(out / MANIFEST)
-    (out / f".{STATE}.tmp").write_text(json.dumps(state, indent=2))
-    (out / f".{STATE}.tmp").replace(out / STATE)
+    (out / f".{EXPORT_STATE}.tmp").write_text(json.dumps(state, indent=2))
+    (out / f".{EXPORT_STATE}.tmp").replace(out / EXPORT_STATE)
 
 
 def _make_pair(source: Any, job: Job, seed: int, strength: float) -> Any:
@@ -293,4 +294,4 @@ def export_dataset(
     }
 
 
-__all__ = ["STATE", "export_dataset", "plan_jobs", "real_destination"]
+__all__ = ["export_dataset", "plan_jobs", "real_destination"]

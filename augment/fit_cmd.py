@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from augment.files import CHECKPOINTS, VALIDATION
 from augment.index import index_folder
 from augment.split import make_split
 
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
         resume=args.resume,
-        checkpoint_dir=Path(args.out) / "checkpoints",
+        checkpoint_dir=Path(args.out) / CHECKPOINTS,
         checkpoint_every=args.checkpoint_every,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             "min_snr_gamma": args.min_snr_gamma,
             "validate_every": args.validate_every,
         },
-        validation_dir=Path(args.out) / "validation",
+        validation_dir=Path(args.out) / VALIDATION,
     )
     seconds = time.perf_counter() - t0
     synth.save_pretrained(args.out)

@@ -11,11 +11,10 @@ import numpy as np
 import torch
 
 from augment.contact_sheet import save_contact_sheet
+from augment.files import CONTACT_SHEET
 from augment.imageio import read_image
 from augment.masks import DEFAULT_MAX_ROTATION
 from augment.pairs import SyntheticPair, write_pair
-
-SHEET = "contact_sheet.png"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -130,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         for name in {p.record["source_image"] for p in all_pairs}
         if Path(name).is_file()
     }
-    sheet = save_contact_sheet(out / SHEET, sheet_tiles(all_pairs, sources), columns=6)
+    sheet = save_contact_sheet(out / CONTACT_SHEET, sheet_tiles(all_pairs, sources), columns=6)
     print(
         f"wrote {len(all_pairs)} pairs to {out} in {seconds:.1f} s "
         f"({len(all_pairs) / seconds:.2f} pairs/s); contact sheet {sheet}"

@@ -19,13 +19,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from augment.errors import DataError
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 AMBIGUOUS_BAND = (0.25, 0.75)
 MAX_AMBIGUOUS_FRACTION = 0.05
-
-
-class DataError(ValueError):
-    """A dataset file or folder is not usable; the message names the file and the fix."""
 
 
 def is_image_file(path: Path) -> bool:

@@ -18,17 +18,13 @@ from typing import Any
 import torch
 
 from augment.backbone import Backbone, Family
-from augment.imageio import DataError
+from augment.errors import BackboneNotFoundError
 
 __all__ = ["BackboneNotFoundError", "is_refiner", "load_backbone", "load_refiner", "read_model_index"]
 
 COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")
 WEIGHTED = ("unet", "vae", "text_encoder", "text_encoder_2")
 LAYOUT = "model_index.json, unet/, vae/, text_encoder/ (+ text_encoder_2/ for SDXL), tokenizer/, scheduler/"
-
-
-class BackboneNotFoundError(DataError):
-    """The checkpoint's files are not on this machine (or the folder is not a diffusers pipeline)."""
 
 
 def _offline() -> bool:

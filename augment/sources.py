@@ -20,10 +20,11 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from augment.errors import DataError
+from augment.files import CONFIG, MANIFEST
 from augment.foreground import estimate_foreground
-from augment.imageio import DataError
 from augment.masks import DEFAULT_MAX_ROTATION
-from augment.pairs import MANIFEST, SyntheticPair, iter_bank
+from augment.pairs import SyntheticPair, iter_bank
 from augment.paste import DEFAULT_SCALE_RANGE, Warped, cut_defect, paste_patch, transform_patch
 
 logger = logging.getLogger(__name__)
@@ -230,10 +231,10 @@ def _open_cached(path: str, pid: int) -> DefectSource:
     root = Path(path)
     if (root / MANIFEST).is_file():
         return BankSource(root)
-    if (root / "config.json").is_file():
+    if (root / CONFIG).is_file():
         return SynthesizerSource(root)
     raise DataError(
-        f"{root} is neither a bank of pairs ({MANIFEST}) nor a saved synthesizer (config.json). "
+        f"{root} is neither a bank of pairs ({MANIFEST}) nor a saved synthesizer ({CONFIG}). "
         "Pass the output folder of 'defect-synth generate'/'export' or of 'defect-synth fit'."
     )
 

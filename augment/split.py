@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augment.imageio import DataError
+from augment.errors import DataError
 from augment.index import DatasetIndex, Sample, index_folder
 
 logger = logging.getLogger(__name__)

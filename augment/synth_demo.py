@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from augment.files import CHECKPOINTS
+
 # torch and the models load inside the steps, so 'defect-synth --help' stays fast.
 
 # Budgets: full demo (under 10 minutes on 2 CPU cores) and --quick smoke test (about a minute).
@@ -37,7 +39,7 @@ def step_fit(state: Any) -> None:
         state.split,
         steps=budget["steps"],
         seed=state.seed,
-        checkpoint_dir=state.out / "model" / "checkpoints",
+        checkpoint_dir=state.out / "model" / CHECKPOINTS,
         checkpoint_every=150,
     )
     seconds = time.perf_counter() - t0

@@ -21,12 +21,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from augment.backbone import Backbone
-from augment.imageio import DataError
+from augment.errors import DataError
+from augment.files import CONFIG, LORA, SHOTS
 from augment.lora import has_lora, load_lora, save_base_model, save_lora
 
-CONFIG = "config.json"
-SHOTS = "shots.safetensors"
-LORA = "lora"  # adapters of a pretrained backbone, diffusers format (stock load_lora_weights reads it)
 COMPONENTS = ("unet", "text_encoder", "tokenizer", "scheduler", "vae", "text_encoder_2", "tokenizer_2")
 Shots = dict[str, list[tuple[np.ndarray, np.ndarray]]]
 

@@ -29,6 +29,8 @@ from augment.attention import AttentionStore, capture_cross_attention
 from augment.backbone import Backbone
 from augment.conditioning import encode_prompt, model_mask, predict_noise, to_model_space, tokenize
 from augment.crops import Box, jittered_box, resize_image, resize_mask
+from augment.errors import TrainingDivergedError
+from augment.files import CHECKPOINT
 from augment.losses import attention_weight, masked_diffusion_loss
 from augment.tokens import add_placeholder_tokens, placeholder, prompt_for, train_only_rows
 from augment.train_options import (
@@ -42,11 +44,6 @@ from augment.train_options import (
 )
 
 logger = logging.getLogger(__name__)
-CHECKPOINT = "checkpoint.pt"
-
-
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 @dataclass

@@ -22,16 +22,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from augment.errors import DataError
+from augment.files import CONFIG, MANIFEST
 from augment.foreground import estimate_foreground
-from augment.imageio import DataError, read_image, read_mask
+from augment.imageio import read_image, read_mask
 from augment.masks import PROCEDURAL_KINDS, procedural_mask
-from augment.pairs import MANIFEST, SyntheticPair, read_manifest
+from augment.pairs import SyntheticPair, read_manifest
 from augment.paste import paste_defect
 
 logger = logging.getLogger(__name__)
 
 ARMS = ("real", "synthetic", "copy-paste", "procedural")
-SYNTHESIZER_CONFIG = "config.json"
 MAX_TRIES_PER_PAIR = 20
 
 
@@ -66,8 +67,8 @@ def open_synthetic_source(path: str | Path) -> SyntheticSource:
     if (path / MANIFEST).is_file():
         digest = hashlib.sha256((path / MANIFEST).read_bytes()).hexdigest()[:16]
         return SyntheticSource("bank", path, digest)
-    if (path / SYNTHESIZER_CONFIG).is_file():
-        config = json.loads((path / SYNTHESIZER_CONFIG).read_text())
+    if (path / CONFIG).is_file():
+        config = json.loads((path / CONFIG).read_text())
         digest = (
             config.get("fingerprint")
             or hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
@@ -75,7 +76,7 @@ def open_synthetic_source(path: str | Path) -> SyntheticSource:
         return SyntheticSource("synthesizer", path, str(digest))
     raise DataError(
         f"{path} is neither a bank of synthetic pairs ({MANIFEST} missing) nor a saved "
-        f"synthesizer ({SYNTHESIZER_CONFIG} missing). Pass the folder written by "
+        f"synthesizer ({CONFIG} missing). Pass the folder written by "
         "'defect-synth export'/'generate' or by DefectSynthesizer.save_pretrained."
     )
 

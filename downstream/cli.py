@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
+from augment.files import SPLIT
 from augment.index import index_folder
 from augment.split import load_split, make_split
 from downstream.arms import ARMS
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = run_benchmark(split, config, synthetic=args.synthetic)
     paths = write_report(result, args.out)
-    split.save(f"{args.out}/split.json")
+    split.save(Path(args.out) / SPLIT)
     print(paths["markdown"].read_text())
     print(f"wall time {time.perf_counter() - t0:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

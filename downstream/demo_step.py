@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from augment.files import MANIFEST
 from downstream.protocol import BenchmarkConfig, run_benchmark
 from downstream.report import summarise, write_report
 
@@ -20,7 +21,7 @@ FULL = {"steps": 150, "resolution": 128}
 def synthetic_source(summary: dict[str, Any]) -> str | None:
     """The bank written by the demo's generate step, else the model of its fit step, else None."""
     bank = summary.get("bank")
-    if bank and (Path(bank) / "manifest.jsonl").is_file():
+    if bank and (Path(bank) / MANIFEST).is_file():
         return str(bank)
     model = summary.get("fit", {}).get("model")
     return str(model) if model and Path(model).is_dir() else None

@@ -14,9 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from augment.imageio import DataError, is_image_file
+from augment.errors import DataError
+from augment.files import MANIFEST
+from augment.imageio import is_image_file
 from augment.index import Sample, index_folder
-from augment.pairs import MANIFEST, read_manifest
+from augment.pairs import read_manifest
 
 ALL = "all"
 

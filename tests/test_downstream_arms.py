@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from augment.errors import DataError
 from augment.foreground import estimate_foreground
-from augment.imageio import DataError
 from augment.index import index_folder, load_sample_arrays
 from augment.pairs import SyntheticPair, write_pair
 from augment.split import make_split

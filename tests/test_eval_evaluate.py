@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from augment import cli
-from augment.imageio import DataError, write_png
+from augment.errors import DataError
+from augment.imageio import write_png
 from augment.index import index_folder, load_sample_arrays
 from augment.pairs import SyntheticPair, write_pair
 from eval import compare as compare_module

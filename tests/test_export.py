@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from augment.cli import main
+from augment.errors import DataError
 from augment.export import export_dataset
-from augment.imageio import DataError
 from augment.index import index_folder
 from augment.pairs import read_manifest
 from augment.paste_bank import build_paste_bank

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augment.imageio import DataError
+from augment.errors import DataError
 from augment.index import index_folder
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from transformers import CLIPTokenizer
 
-from augment.pretrained import BackboneNotFoundError, is_refiner, load_backbone, load_refiner
+from augment.errors import BackboneNotFoundError
+from augment.pretrained import is_refiner, load_backbone, load_refiner
 from tests.tiny_components import Kind, saved_tiny_pipeline, tiny_pipeline
 
 EXPECTED = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from augment.imageio import DataError
+from augment.errors import DataError
 from augment.index import index_folder
 from augment.split import load_split, make_split
 

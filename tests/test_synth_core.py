@@ -9,11 +9,12 @@ import pytest
 import torch
 
 import augment.training as training
+from augment.errors import TrainingDivergedError
+from augment.files import CHECKPOINT
 from augment.imageio import read_image
 from augment.index import index_folder, load_sample_arrays
 from augment.split import make_split
 from augment.synthesizer import DefectSynthesizer
-from augment.training import CHECKPOINT, TrainingDivergedError
 
 TINY = {"resolution": 16, "channels": (8, 16, 16)}
 GEN = {"defect": "spot", "steps": 3, "quality_filter": False, "progress": False}

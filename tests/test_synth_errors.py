@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from augment.imageio import DataError
+from augment.errors import DataError
 from augment.synthesizer import DefectSynthesizer
 
 GEN = {"steps": 2, "quality_filter": False, "progress": False}

@@ -1,0 +1,34 @@
+"""The file and folder names the library writes and recognises, named once.
+
+A folder holding ``MANIFEST`` is a bank of pairs; one holding ``CONFIG`` is a saved synthesizer.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CHECKPOINT",
+    "CHECKPOINTS",
+    "CONFIG",
+    "CONTACT_SHEET",
+    "EXPORT_STATE",
+    "FITTED",
+    "LORA",
+    "MANIFEST",
+    "SHOTS",
+    "SPLIT",
+    "SUMMARY",
+    "VALIDATION",
+]
+
+MANIFEST = "manifest.jsonl"  # one JSON record per pair of a bank or an export
+CONFIG = "config.json"  # a saved synthesizer's configuration (its constructor arguments)
+FITTED = "fitted.json"  # what fitting learnt: product, defect types, defect-free images, fingerprint
+SHOTS = "shots.safetensors"  # the fitted few-shot images and masks
+LORA = "lora"  # folder of LoRA adapters in diffusers format (stock load_lora_weights reads it)
+CHECKPOINT = "checkpoint.pt"  # the fit loop's resumable state
+CHECKPOINTS = "checkpoints"  # folder of CHECKPOINT under a fit's output folder
+VALIDATION = "validation"  # folder of validation contact sheets under a fit's output folder
+SPLIT = "split.json"  # a saved few-shot split
+CONTACT_SHEET = "contact_sheet.png"  # the picture a command writes next to its output
+SUMMARY = "summary.json"  # the demo's machine-readable summary
+EXPORT_STATE = ".defect-synth-export.json"  # names the job an export folder holds
