@@ -9,18 +9,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from augment.data.imageio import read_image, read_mask
+from augment.data.index import GOOD, DatasetIndex, Sample, index_folder, load_sample_arrays
+from augment.data.pairs import SyntheticPair, iter_bank, read_manifest, write_pair
+from augment.data.split import FewShotSplit, load_split, make_split
 from augment.errors import DataError
-from augment.imageio import read_image, read_mask
-from augment.index import GOOD, DatasetIndex, Sample, index_folder, load_sample_arrays
-from augment.pairs import SyntheticPair, iter_bank, read_manifest, write_pair
-from augment.split import FewShotSplit, load_split, make_split
 
 # public name -> module that defines it (imported on first use)
 _LAZY = {
-    "DefectDataset": "augment.dataset",
-    "make_demo_dataset": "augment.demo_data",
-    "render_pill": "augment.demo_data",
-    "save_contact_sheet": "augment.contact_sheet",
+    "DefectDataset": "augment.data.dataset",
+    "make_demo_dataset": "augment.data.demo_data",
+    "render_pill": "augment.data.demo_data",
+    "save_contact_sheet": "augment.data.sheets",
     "Backbone": "augment.backbone",
     "DefectSynthesizer": "augment.synthesizer",
     "load_backbone": "augment.pretrained",

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -59,21 +58,3 @@ def jittered_box(mask: np.ndarray, min_side: int, context: float, rng: np.random
     ys = (_clamp(y1 - side, side, h), _clamp(y0, side, h))
     xs = (_clamp(x1 - side, side, w), _clamp(x0, side, w))
     return Box(int(rng.integers(min(ys), max(ys) + 1)), int(rng.integers(min(xs), max(xs) + 1)), side)
-
-
-def resize_image(arr: np.ndarray, size: int) -> np.ndarray:
-    """HWC uint8 -> size x size (area-like downsampling via PIL's box/bicubic filters)."""
-    if arr.shape[0] == size and arr.shape[1] == size:
-        return arr
-    resample = Image.Resampling.BOX if arr.shape[0] > size else Image.Resampling.BICUBIC
-    return np.asarray(Image.fromarray(arr).resize((size, size), resample))
-
-
-def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """HW {0,1} -> size x size {0,1}; a cell is set when any of its pixels is (thin defects survive)."""
-    if mask.shape[0] == size and mask.shape[1] == size:
-        return (mask > 0).astype(np.uint8)
-    frac = np.asarray(
-        Image.fromarray((mask > 0).astype(np.float32)).resize((size, size), Image.Resampling.BOX)
-    )
-    return (frac > 0.05).astype(np.uint8)

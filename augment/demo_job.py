@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from augment.contact_sheet import save_contact_sheet
-from augment.demo_data import make_demo_dataset
+from augment.data.demo_data import make_demo_dataset
+from augment.data.index import DatasetIndex, index_folder, load_sample_arrays
+from augment.data.sheets import save_contact_sheet
+from augment.data.split import FewShotSplit, make_split
 from augment.files import CONTACT_SHEET, SPLIT, SUMMARY
-from augment.index import DatasetIndex, index_folder, load_sample_arrays
-from augment.split import FewShotSplit, make_split
 from augment.synth_demo import step_fit, step_generate
 
 

@@ -2,7 +2,7 @@
 
 The output is the input dataset (files hard-linked, or copied across file systems) with synthetic
 pairs added under ``<product>/test/<defect>/`` and ``<product>/ground_truth/<defect>/``, and
-``manifest.jsonl`` with each synthetic pair's record, so `augment.index.index_folder` (or any
+``manifest.jsonl`` with each synthetic pair's record, so `augment.data.index.index_folder` (or any
 MVTec loader) reads it, and it is itself a bank for `DefectAugment`.
 
 Resumable: a state file (``.defect-synth-export.json``) names the job; every file is written to
@@ -32,11 +32,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from augment.data.imageio import read_image
+from augment.data.index import DatasetIndex, Sample, index_folder
+from augment.data.pairs import read_manifest, write_pair
 from augment.errors import DataError
 from augment.files import EXPORT_STATE, MANIFEST
-from augment.imageio import read_image
-from augment.index import DatasetIndex, Sample, index_folder
-from augment.pairs import read_manifest, write_pair
 from augment.sharding import process_rank, shard_indices, under_launcher, wait_for_everyone
 from augment.sources import check_defects, open_source
 from augment.wrappers import sample_seed

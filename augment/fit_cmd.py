@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
+from augment.data.index import index_folder
+from augment.data.split import make_split
 from augment.files import CHECKPOINTS, VALIDATION
-from augment.index import index_folder
-from augment.split import make_split
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from augment.contact_sheet import save_contact_sheet
+from augment.data.imageio import read_image
+from augment.data.pairs import SyntheticPair, write_pair
+from augment.data.sheets import save_contact_sheet, sheet_tiles
 from augment.files import CONTACT_SHEET
-from augment.imageio import read_image
 from augment.masks import DEFAULT_MAX_ROTATION
-from augment.pairs import SyntheticPair, write_pair
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,24 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def sheet_tiles(pairs: list[SyntheticPair], sources: dict[str, np.ndarray]) -> list:
-    """source | generated | generated with the mask outlined, one row of three per pair."""
-    tiles = []
-    for p in pairs:
-        src = sources.get(p.record["source_image"])
-        tiles += [
-            (src if src is not None else p.image, None, "source"),
-            (p.image, None, p.record["defect"]),
-            (p.image, p.mask, "mask"),
-        ]
-    return tiles
-
-
 def _sources(args: argparse.Namespace, product: str | None) -> list[Path] | None:
     """Defect-free image paths of ``--data`` (None: the images the model was fitted with)."""
     if not args.data:
         return None
-    from augment.index import index_folder
+    from augment.data.index import index_folder
 
     index = index_folder(args.data, product=product if product else None)
     goods = sorted((s.image for s in index.samples if s.is_good), key=str)[:64]

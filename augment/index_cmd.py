@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from augment.index import index_folder
-from augment.split import make_split
+from augment.data.index import index_folder
+from augment.data.split import make_split
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

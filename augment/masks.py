@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from scipy import ndimage, signal
 
-from augment.imageio import read_mask
+from augment.data.imageio import read_mask
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from augment.conditioning import (
     to_model_space,
     to_pixels,
 )
-from augment.crops import centred_box, resize_image, resize_mask
+from augment.crops import centred_box
+from augment.data.resize import resize_image, resize_mask
 
 
 @dataclass(frozen=True)

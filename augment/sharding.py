@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from augment.pairs import write_pair
+from augment.data.pairs import write_pair
 
 __all__ = [
     "generate_sharded",

@@ -20,11 +20,11 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from augment.data.pairs import SyntheticPair, iter_bank
 from augment.errors import DataError
 from augment.files import CONFIG, MANIFEST
 from augment.foreground import estimate_foreground
 from augment.masks import DEFAULT_MAX_ROTATION
-from augment.pairs import SyntheticPair, iter_bank
 from augment.paste import DEFAULT_SCALE_RANGE, Warped, cut_defect, paste_patch, transform_patch
 
 logger = logging.getLogger(__name__)

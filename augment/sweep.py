@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from augment.contact_sheet import save_contact_sheet
-from augment.pairs import SyntheticPair
+from augment.data.pairs import SyntheticPair
+from augment.data.sheets import save_contact_sheet
 
 __all__ = ["DEFAULT_STRENGTHS", "strength_sweep"]
 

@@ -58,10 +58,9 @@ def step_generate(state: Any) -> None:
     """Generate a few pairs per defect type into ``out/bank`` and draw ``out/generated.png``."""
     import numpy as np
 
-    from augment.contact_sheet import save_contact_sheet
-    from augment.generate_cmd import sheet_tiles
-    from augment.imageio import read_image
-    from augment.pairs import write_pair
+    from augment.data.imageio import read_image
+    from augment.data.pairs import write_pair
+    from augment.data.sheets import save_contact_sheet, sheet_tiles
     from augment.synthesizer import DefectSynthesizer
 
     budget = _budget(state)

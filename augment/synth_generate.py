@@ -21,11 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from augment.backbone import Backbone
+from augment.data.imageio import read_image
+from augment.data.pairs import SyntheticPair
 from augment.errors import DataError
 from augment.generation import ForegroundCache, MaskSampler, check_images, check_masks, parse_mask_source
-from augment.imageio import read_image
 from augment.masks import DEFAULT_MAX_ROTATION, RealMaskBank, check_rotation
-from augment.pairs import SyntheticPair
 from augment.quality import QualityFilter, changed_region
 from augment.refiner import refine_in_mask
 from augment.sampling import SampleConfig, inpaint

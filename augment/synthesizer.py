@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 
 from augment.backbone import Backbone
+from augment.data.index import DatasetIndex, index_folder, load_sample_arrays
+from augment.data.pairs import SyntheticPair
+from augment.data.split import FewShotSplit, make_split
 from augment.fingerprint import model_fingerprint
 from augment.generation import (
     ForegroundCache,
@@ -26,12 +29,9 @@ from augment.generation import (
     parse_mask_source,
     seed_stream,
 )
-from augment.index import DatasetIndex, index_folder, load_sample_arrays
 from augment.masks import DEFAULT_MAX_ROTATION
-from augment.pairs import SyntheticPair
 from augment.refiner import DEFAULT_REFINER_STRENGTH, check_refiner_strength, resolve_refiner
 from augment.sampling import SampleConfig
-from augment.split import FewShotSplit, make_split
 from augment.synth_generate import (
     PaintSpec,
     check_generate_counts,

@@ -20,9 +20,10 @@ import torch
 from augment.attention import AttentionStore, binarize_attention, capture_cross_attention, late_steps
 from augment.backbone import Backbone
 from augment.conditioning import Conditioning, encode_prompt, predict_noise, to_pixels, tokenize
-from augment.crops import centred_box, resize_mask
+from augment.crops import centred_box
+from augment.data.pairs import SyntheticPair
+from augment.data.resize import resize_mask
 from augment.guidance import double_free_guidance, split_branches
-from augment.pairs import SyntheticPair
 from augment.sampling import make_sampler
 from augment.tokens import placeholder, prompt_for
 

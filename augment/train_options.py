@@ -154,7 +154,7 @@ def write_validation_sheet(
     seed: int = 0,
 ) -> Path:
     """Inpaint each defect type once (fixed seed) and write ``folder/step_XXXXXX.png``."""
-    from augment.contact_sheet import save_contact_sheet
+    from augment.data.sheets import save_contact_sheet
     from augment.sampling import SampleConfig, inpaint
     from augment.tokens import prompt_for
 

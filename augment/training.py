@@ -28,7 +28,8 @@ from tqdm.auto import tqdm
 from augment.attention import AttentionStore, capture_cross_attention
 from augment.backbone import Backbone
 from augment.conditioning import encode_prompt, model_mask, predict_noise, to_model_space, tokenize
-from augment.crops import Box, jittered_box, resize_image, resize_mask
+from augment.crops import Box, jittered_box
+from augment.data.resize import resize_image, resize_mask
 from augment.errors import TrainingDivergedError
 from augment.files import CHECKPOINT
 from augment.losses import attention_weight, masked_diffusion_loss

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from augment.imageio import read_image
-from augment.pairs import SyntheticPair
+from augment.data.imageio import read_image
+from augment.data.pairs import SyntheticPair
 from augment.sources import BankSource, check_defects, open_source, pick_defect
 
 MAKE_TRIES = 8

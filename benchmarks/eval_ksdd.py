@@ -1,7 +1,7 @@
 """Generation metrics on KolektorSDD: real test cracks vs (a) real shot cracks, (b) synthesizer cracks,
 (c) copy-paste cracks, on the standard Inception network, printed as a markdown table.
 
-Split: first third of the cracks by file name are the shots (augment.split.make_split), the rest are
+Split: first third of the cracks by file name are the shots (augment.data.split.make_split), the rest are
 the held-out test cracks every row is compared with. (c) pastes the shots' cracks into defect-free
 training images with augment.paste.paste_defect (foreground from augment.foreground.estimate_foreground).
 (b) uses a bank written by the synthesizer (``--synth-bank``), or fits one here (``--fit-steps N``).
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from augment.index import index_folder
-from augment.pairs import write_pair
+from augment.data.index import index_folder
+from augment.data.pairs import write_pair
+from augment.data.split import FewShotSplit, make_split
 from augment.paste_bank import build_paste_bank
-from augment.split import FewShotSplit, make_split
 from eval.cache import FeatureCache
 from eval.compare import FID_BIAS_NOTE, EvalConfig, compare_files, resolve_distance
 from eval.features import feature_spec, load_inception

@@ -32,7 +32,7 @@ from diffusers import (
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-from augment.demo_data import make_demo_dataset
+from augment.data.demo_data import make_demo_dataset
 from augment.pretrained import load_backbone
 from augment.synthesizer import DefectSynthesizer
 

@@ -26,9 +26,9 @@ import albumentations as A
 from torch.utils.data import DataLoader
 
 from augment import sources
-from augment.dataset import DefectDataset
-from augment.demo_data import make_demo_dataset
-from augment.index import index_folder
+from augment.data.dataset import DefectDataset
+from augment.data.demo_data import make_demo_dataset
+from augment.data.index import index_folder
 from augment.paste_bank import build_paste_bank
 from augment.transform import DefectAugment
 from augment.wrappers import seed_worker

@@ -22,12 +22,11 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import numpy as np
 import torch
 
-from augment.contact_sheet import save_contact_sheet
-from augment.demo_data import make_demo_dataset
-from augment.generate_cmd import sheet_tiles
-from augment.imageio import read_image
-from augment.index import index_folder
-from augment.split import make_split
+from augment.data.demo_data import make_demo_dataset
+from augment.data.imageio import read_image
+from augment.data.index import index_folder
+from augment.data.sheets import save_contact_sheet, sheet_tiles
+from augment.data.split import make_split
 from augment.synthesizer import DefectSynthesizer
 
 

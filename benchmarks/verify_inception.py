@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from augment.imageio import is_image_file
+from augment.data.imageio import is_image_file
 from eval.cache import cached_features
 from eval.features import FID_HELPER_SHA1, _sha1, fid_helper_path, load_inception
 from eval.metrics import fid

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
+from augment.data.index import index_folder
+from augment.data.split import load_split, make_split
 from augment.files import SPLIT
-from augment.index import index_folder
-from augment.split import load_split, make_split
 from downstream.arms import ARMS
 from downstream.protocol import BenchmarkConfig, run_benchmark
 from downstream.report import write_report

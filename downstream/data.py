@@ -1,6 +1,6 @@
 """Training and test data of the benchmark: images resized once, held in memory, augmented per step.
 
-Every image of a run is resized to one model input size (the longer side to ``resolution``, both
+Every image of a run is resized (``augment.data.resize``) to one model input size (the longer side to ``resolution``, both
 sides rounded to a multiple of 32 for the UNet), so a batch stacks without padding. Training sets
 are small (few shots, a few hundred defect-free images), so they live in memory as uint8 arrays;
 augmentation runs in the main process with the transform's own seed (albumentations repeats the
@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import albumentations as A
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -32,24 +31,6 @@ def target_size(shape: tuple[int, ...], resolution: int, multiple: int = SIZE_MU
         max(multiple, round(h * scale / multiple) * multiple),
         max(multiple, round(w * scale / multiple) * multiple),
     )
-
-
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """An HWC uint8 image at (height, width), area-averaged when shrinking."""
-    h, w = size
-    interp = cv2.INTER_AREA if h * w < image.shape[0] * image.shape[1] else cv2.INTER_LINEAR
-    return cv2.resize(image, (w, h), interpolation=interp)
-
-
-def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A binary mask at (height, width); a pixel is defect where any part of its footprint was.
-
-    Thin cracks one pixel wide would vanish under nearest-neighbour or majority rules when
-    shrinking; this keeps them, at the price of masks up to one target pixel thicker.
-    """
-    h, w = size
-    soft = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    return (soft > 1e-6).astype(np.uint8)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -100,7 +81,7 @@ class SegmentationSet(Dataset):
         if len(shapes) != 1:
             raise ValueError(
                 f"all items must share one size to be batched, got {sorted(shapes)}; "
-                "resize them with resize_image/resize_mask to one target_size first."
+                "resize them with augment.data.resize to one target_size first."
             )
         self.items = list(items)
         self.transform = transform
@@ -125,8 +106,6 @@ class SegmentationSet(Dataset):
 __all__ = [
     "Item",
     "SegmentationSet",
-    "resize_image",
-    "resize_mask",
     "target_size",
     "to_tensor",
     "train_augmentation",

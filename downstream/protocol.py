@@ -24,9 +24,10 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from augment.index import GOOD, Sample, load_sample_arrays
-from augment.pairs import SyntheticPair
-from augment.split import FewShotSplit
+from augment.data.index import GOOD, Sample, load_sample_arrays
+from augment.data.pairs import SyntheticPair
+from augment.data.resize import resize_image, resize_mask
+from augment.data.split import FewShotSplit
 from downstream.arms import (
     bank_pairs,
     check_arms,
@@ -35,7 +36,7 @@ from downstream.arms import (
     procedural_pairs,
     synthesizer_pairs,
 )
-from downstream.data import Item, SegmentationSet, resize_image, resize_mask, target_size, train_augmentation
+from downstream.data import Item, SegmentationSet, target_size, train_augmentation
 from downstream.metrics import DEFAULT_BINS, SegmentationMetrics
 from downstream.trainer import TrainConfig, Trainer, build_model, predict
 

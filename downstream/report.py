@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from augment.contact_sheet import save_contact_sheet
+from augment.data.sheets import save_contact_sheet
 
 METRICS = ("pixel_auroc", "pixel_ap", "f1_max", "iou_defect", "miou", "image_auroc")
 BASELINE = "real"

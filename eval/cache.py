@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from augment.imageio import read_image
+from augment.data.imageio import read_image
 from eval.features import FeatureSpec, extract_features, feature_spec
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from augment.imageio import read_image, read_mask
+from augment.data.imageio import read_image, read_mask
 from eval import masks as mask_metrics
 from eval import metrics
 from eval.cache import FeatureCache, cached_features

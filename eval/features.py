@@ -215,7 +215,7 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
         raise TypeError(
-            f"images must be HWC uint8 RGB arrays (augment.imageio.read_image gives them), got {got}."
+            f"images must be HWC uint8 RGB arrays (augment.data.imageio.read_image gives them), got {got}."
         )
     return image
 

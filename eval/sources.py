@@ -2,8 +2,8 @@
 
 Three kinds of folder are read, tried in this order:
 
-* a **bank** of synthetic pairs (``manifest.jsonl`` at the root, see augment/pairs.py);
-* a **dataset** in the MVTec or generic layout (augment/index.py): its defect images, ``good`` excluded;
+* a **bank** of synthetic pairs (``manifest.jsonl`` at the root, see augment/data/pairs.py);
+* a **dataset** in the MVTec or generic layout (augment/data/index.py): its defect images, ``good`` excluded;
 * a **plain folder** of images (searched recursively): one group called ``all``, no masks.
 """
 
@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from augment.data.imageio import is_image_file
+from augment.data.index import Sample, index_folder
+from augment.data.pairs import read_manifest
 from augment.errors import DataError
 from augment.files import MANIFEST
-from augment.imageio import is_image_file
-from augment.index import Sample, index_folder
-from augment.pairs import read_manifest
 
 ALL = "all"
 

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from augment.imageio import read_image, write_png
-from augment.index import index_folder
+from augment.data.imageio import read_image, write_png
+from augment.data.index import index_folder
 from augment.transform import DefectAugment
 from augment.wrappers import SyntheticDefectDataset, seed_worker
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import albumentations as A
 
-from augment.dataset import DefectDataset
-from augment.imageio import write_png
-from augment.index import index_folder
+from augment.data.dataset import DefectDataset
+from augment.data.imageio import write_png
+from augment.data.index import index_folder
 from augment.transform import DefectAugment
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from augment.dataset import DefectDataset
-from augment.imageio import write_png
-from augment.index import index_folder
+from augment.data.dataset import DefectDataset
+from augment.data.imageio import write_png
+from augment.data.index import index_folder
 from augment.wrappers import MixedDefectDataset, SyntheticDefectDataset, seed_worker
 
 

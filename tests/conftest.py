@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from augment.demo_data import make_demo_dataset
+from augment.data.demo_data import make_demo_dataset
 
 torch.set_flush_denormal(True)
 # One thread: on 2 shared cores, 2 torch threads ran tiny models up to 10x slower (contention).

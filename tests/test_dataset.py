@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from augment.dataset import DefectDataset
-from augment.index import index_folder
+from augment.data.dataset import DefectDataset
+from augment.data.index import index_folder
 
 
 def test_samples_have_documented_types(tiny_pills: Path) -> None:

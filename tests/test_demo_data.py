@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from augment.demo_data import DEFECT_TYPES, render_pill
+from augment.data.demo_data import DEFECT_TYPES, render_pill
 
 
 def test_same_seed_same_image() -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from augment.data.index import index_folder, load_sample_arrays
+from augment.data.pairs import SyntheticPair, write_pair
+from augment.data.split import make_split
 from augment.errors import DataError
 from augment.foreground import estimate_foreground
-from augment.index import index_folder, load_sample_arrays
-from augment.pairs import SyntheticPair, write_pair
-from augment.split import make_split
 from downstream.arms import (
     bank_pairs,
     check_arms,

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from augment.cli import main
-from augment.index import index_folder, load_sample_arrays
-from augment.pairs import write_pair
-from augment.split import make_split
+from augment.data.index import index_folder, load_sample_arrays
+from augment.data.pairs import write_pair
+from augment.data.split import make_split
 from downstream.arms import copy_paste_pairs
 from downstream.protocol import BenchmarkConfig, _to_items, run_benchmark
 from downstream.report import METRICS, summarise, write_report

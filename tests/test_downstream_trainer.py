@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from downstream.data import Item, SegmentationSet, resize_mask, target_size, train_augmentation
+from augment.data.resize import resize_mask
+from downstream.data import Item, SegmentationSet, target_size, train_augmentation
 from downstream.trainer import TrainConfig, Trainer, build_loss, build_model, predict, sampling_weights
 
 TINY = {"encoder": "tu-resnet10t", "encoder_depth": 3, "decoder_channels": [16, 8, 8]}

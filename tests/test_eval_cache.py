@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from augment.imageio import write_png
+from augment.data.imageio import write_png
 from eval.cache import FeatureCache, cache_key, cached_features
 from eval.features import feature_spec
 from tests.eval_fakes import _DummyFeatureExtractor

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from augment.data.index import index_folder, load_sample_arrays
+from augment.data.pairs import SyntheticPair, write_pair
+from augment.data.split import make_split
 from augment.demo_job import DemoState
-from augment.index import index_folder, load_sample_arrays
-from augment.pairs import SyntheticPair, write_pair
-from augment.split import make_split
 from eval import demo_step
 from tests.eval_fakes import _DummyFeatureExtractor
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from augment import cli
+from augment.data.imageio import write_png
+from augment.data.index import index_folder, load_sample_arrays
+from augment.data.pairs import SyntheticPair, write_pair
 from augment.errors import DataError
-from augment.imageio import write_png
-from augment.index import index_folder, load_sample_arrays
-from augment.pairs import SyntheticPair, write_pair
 from eval import compare as compare_module
 from eval.compare import EvalConfig, evaluate
 from eval.report import write_report

@@ -11,7 +11,7 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from augment.index import index_folder, load_sample_arrays
+from augment.data.index import index_folder, load_sample_arrays
 from augment.sources import SynthesizerSource, open_source
 from augment.transform import DefectAugment
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from augment.imageio import read_mask
+from augment.data.imageio import read_mask
 from augment.paste_bank import build_paste_bank
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from augment.cli import main
+from augment.data.index import index_folder
+from augment.data.pairs import read_manifest
 from augment.errors import DataError
 from augment.export import export_dataset
-from augment.index import index_folder
-from augment.pairs import read_manifest
 from augment.paste_bank import build_paste_bank
 from augment.sharding import WORLD_SIZE_VARIABLES, shard_indices
 
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI_THEN_COUNT = """
 import contextlib, io, json, sys
 from augment.cli import main
-from augment.pairs import read_manifest
+from augment.data.pairs import read_manifest
 with contextlib.redirect_stdout(io.StringIO()) as printed:
     code = main(sys.argv[1:])
 counts = json.loads(printed.getvalue())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from augment.demo_data import render_pill
+from augment.data.demo_data import render_pill
 from augment.foreground import estimate_foreground
 
 

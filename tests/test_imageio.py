@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from augment.data.imageio import binarize_mask, read_image, read_mask
 from augment.errors import DataError
-from augment.imageio import binarize_mask, read_image, read_mask
 
 
 @pytest.mark.parametrize(

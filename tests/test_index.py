@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from augment.data.index import index_folder
 from augment.errors import DataError
-from augment.index import index_folder
 
 
 def _png(path: Path, array: np.ndarray) -> Path:

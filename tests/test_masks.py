@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from augment.demo_data import render_pill
+from augment.data.demo_data import render_pill
 from augment.foreground import estimate_foreground
 from augment.masks import (
     PROCEDURAL_KINDS,

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from augment.demo_data import render_pill
+from augment.data.demo_data import render_pill
 from augment.foreground import estimate_foreground
 from augment.masks import valid_offsets
 from augment.paste import cut_defect, paste_defect, paste_patch, place_patch

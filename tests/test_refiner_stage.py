@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augment.imageio import read_image
-from augment.index import index_folder, load_sample_arrays
-from augment.split import make_split
+from augment.data.imageio import read_image
+from augment.data.index import index_folder, load_sample_arrays
+from augment.data.split import make_split
 from augment.synthesizer import DefectSynthesizer
 from tests.tiny_components import saved_tiny_pipeline
 
@@ -73,7 +73,7 @@ def test_generate_command_takes_a_refiner(
     fitted: DefectSynthesizer, tiny_pills: Path, tmp_path: Path
 ) -> None:
     from augment.cli import main
-    from augment.pairs import read_manifest
+    from augment.data.pairs import read_manifest
 
     fitted.save_pretrained(tmp_path / "model")
     argv = ["generate", "--model", str(tmp_path / "model"), "--n", "1", "--out", str(tmp_path / "bank"),

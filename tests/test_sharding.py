@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from augment.pairs import append_line, read_manifest
+from augment.data.pairs import append_line, read_manifest
 from augment.sharding import WORLD_SIZE_VARIABLES, shard_indices, under_launcher
 from augment.synthesizer import DefectSynthesizer
 

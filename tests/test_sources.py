@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from augment import sources
-from augment.demo_data import render_pill
-from augment.index import index_folder, load_sample_arrays
+from augment.data.demo_data import render_pill
+from augment.data.index import index_folder, load_sample_arrays
 from augment.paste_bank import build_paste_bank
 from augment.sources import BankSource, loader_foreground
 

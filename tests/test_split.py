@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from augment.data.index import index_folder
+from augment.data.split import load_split, make_split
 from augment.errors import DataError
-from augment.index import index_folder
-from augment.split import load_split, make_split
 
 
 def test_first_third_takes_first_files_by_name(tiny_pills: Path) -> None:

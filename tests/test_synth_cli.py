@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from augment.cli import main
-from augment.pairs import read_manifest
+from augment.data.pairs import read_manifest
 
 
 def test_fit_then_generate_writes_bank_and_sheet(tiny_pills: Path, tmp_path: Path) -> None:

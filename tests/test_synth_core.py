@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import augment.training as training
+from augment.data.imageio import read_image
+from augment.data.index import index_folder, load_sample_arrays
+from augment.data.split import make_split
 from augment.errors import TrainingDivergedError
 from augment.files import CHECKPOINT
-from augment.imageio import read_image
-from augment.index import index_folder, load_sample_arrays
-from augment.split import make_split
 from augment.synthesizer import DefectSynthesizer
 
 TINY = {"resolution": 16, "channels": (8, 16, 16)}

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from augment.crops import centred_box, jittered_box, resize_mask
+from augment.crops import centred_box, jittered_box
+from augment.data.resize import resize_mask
 from augment.embedded import build_embedded_backbone, build_tokenizer
 from augment.losses import attention_weight, masked_diffusion_loss
 from augment.tokens import add_placeholder_tokens, placeholder, prompt_for

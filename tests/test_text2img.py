@@ -60,7 +60,7 @@ def test_bad_config_raises(kwargs: dict, message: str) -> None:
 
 def test_generate_mode_text2img_through_the_cli(fitted: DefectSynthesizer, tmp_path: Path) -> None:
     from augment.cli import main
-    from augment.pairs import iter_bank, read_manifest
+    from augment.data.pairs import iter_bank, read_manifest
 
     fitted.save_pretrained(tmp_path / "model")
     argv = ["generate", "--model", str(tmp_path / "model"), "--n", "2", "--out", str(tmp_path / "bank"),

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augment.crops import centred_box, resize_mask
+from augment.crops import centred_box
+from augment.data.resize import resize_mask
 from augment.synthesizer import DefectSynthesizer
 from augment.text2img import mask_quality
 

@@ -8,8 +8,8 @@ import albumentations as A
 import numpy as np
 import pytest
 
+from augment.data.index import index_folder, load_sample_arrays
 from augment.errors import DataError
-from augment.index import index_folder, load_sample_arrays
 from augment.paste_bank import build_paste_bank
 from augment.transform import DefectAugment, union_mask
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from augment.dataset import DefectDataset
-from augment.demo_data import render_pill
+from augment.data.dataset import DefectDataset
+from augment.data.demo_data import render_pill
+from augment.data.index import index_folder
+from augment.data.pairs import read_manifest
 from augment.foreground import estimate_foreground
-from augment.index import index_folder
-from augment.pairs import read_manifest
 from augment.paste_bank import build_paste_bank
 from augment.sources import open_source
 from augment.wrappers import MixedDefectDataset, SyntheticDefectDataset, seed_worker

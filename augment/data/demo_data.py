@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from augment.imageio import write_png
+from augment.data.imageio import write_png
 
 DEFECT_TYPES = ("scratch", "spot", "crack")
 PRODUCT = "pill"

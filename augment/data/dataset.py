@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from augment.index import Sample, load_sample_arrays
+from augment.data.index import Sample, load_sample_arrays
 
 Transform = Callable[..., dict[str, Any]]
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augment.data.index import DatasetIndex, Sample, index_folder
 from augment.errors import DataError
-from augment.index import DatasetIndex, Sample, index_folder
 
 logger = logging.getLogger(__name__)
 

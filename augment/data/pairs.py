@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from augment.data.imageio import read_image, read_mask, write_png
 from augment.errors import DataError
 from augment.files import MANIFEST
-from augment.imageio import read_image, read_mask, write_png
 
 
 @dataclass

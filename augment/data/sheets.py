@@ -12,8 +12,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from augment.data.pairs import SyntheticPair
+
+__all__ = ["Tile", "contact_sheet", "outline_mask", "save_contact_sheet", "sheet_tiles"]
+
 OUTLINE_RGB = (255, 40, 40)
 LABEL_HEIGHT = 14
+Tile = tuple[np.ndarray, np.ndarray | None, str]  # image, mask to outline (or None), label
 
 
 def outline_mask(
@@ -28,9 +33,7 @@ def outline_mask(
     return out
 
 
-def contact_sheet(
-    tiles: Sequence[tuple[np.ndarray, np.ndarray | None, str]], columns: int = 6, tile_size: int = 160
-) -> Image.Image:
+def contact_sheet(tiles: Sequence[Tile], columns: int = 6, tile_size: int = 160) -> Image.Image:
     """Grid of ``(image, mask or None, label)`` tiles, each resized to ``tile_size`` square."""
     if not tiles:
         raise ValueError("contact_sheet needs at least one tile.")
@@ -57,7 +60,7 @@ def contact_sheet(
 
 def save_contact_sheet(
     path: str | Path,
-    tiles: Sequence[tuple[np.ndarray, np.ndarray | None, str]],
+    tiles: Sequence[Tile],
     columns: int = 6,
     tile_size: int = 160,
 ) -> Path:
@@ -66,3 +69,16 @@ def save_contact_sheet(
     path.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(tiles, columns, tile_size).save(path)
     return path
+
+
+def sheet_tiles(pairs: Sequence[SyntheticPair], sources: dict[str, np.ndarray]) -> list[Tile]:
+    """source | generated | generated with the mask outlined, one row of three per pair."""
+    tiles: list[Tile] = []
+    for p in pairs:
+        src = sources.get(p.record["source_image"])
+        tiles += [
+            (src if src is not None else p.image, None, "source"),
+            (p.image, None, p.record["defect"]),
+            (p.image, p.mask, "mask"),
+        ]
+    return tiles

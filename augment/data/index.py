@@ -27,8 +27,8 @@ from typing import Literal
 
 import numpy as np
 
+from augment.data.imageio import IMAGE_SUFFIXES, image_size, is_image_file, read_image, read_mask
 from augment.errors import DataError
-from augment.imageio import IMAGE_SUFFIXES, image_size, is_image_file, read_image, read_mask
 
 logger = logging.getLogger(__name__)
 
