@@ -31,11 +31,11 @@ _LAZY = {
     "seed_worker": "augment.wrappers",
     "export_dataset": "augment.export",
     "build_paste_bank": "augment.paste_bank",
-    "paste_defect": "augment.paste",
-    "estimate_foreground": "augment.foreground",
-    "RealMaskBank": "augment.masks",
-    "procedural_mask": "augment.masks",
-    "QualityFilter": "augment.quality",
+    "paste_defect": "augment.masks.paste",
+    "estimate_foreground": "augment.masks.foreground",
+    "RealMaskBank": "augment.masks.bank",
+    "procedural_mask": "augment.masks.shapes",
+    "QualityFilter": "augment.masks.quality",
     "strength_sweep": "augment.sweep",
 }
 

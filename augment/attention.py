@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from augment.threshold import otsu_threshold
+from augment.masks.threshold import otsu_threshold
 
 __all__ = [
     "AttentionStore",

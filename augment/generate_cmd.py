@@ -14,7 +14,7 @@ from augment.data.imageio import read_image
 from augment.data.pairs import SyntheticPair, write_pair
 from augment.data.sheets import save_contact_sheet, sheet_tiles
 from augment.files import CONTACT_SHEET
-from augment.masks import DEFAULT_MAX_ROTATION
+from augment.masks.geometry import DEFAULT_MAX_ROTATION
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

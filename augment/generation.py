@@ -8,13 +8,9 @@ source image and settings) reproduces the pair exactly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from augment.foreground import estimate_foreground
-from augment.masks import PROCEDURAL_KINDS, RealMaskBank, procedural_mask
 
 SeedSource = int | np.random.Generator | torch.Generator | None
 
@@ -75,38 +71,3 @@ def check_masks(masks: Sequence[np.ndarray] | np.ndarray, images: Sequence[np.nd
             )
         out.append((mask > 0).astype(np.uint8))
     return out
-
-
-def parse_mask_source(name: str) -> str:
-    """'real' or 'procedural:<kind>' (kind in blob, scratch, crack)."""
-    kinds = [f"procedural:{k}" for k in PROCEDURAL_KINDS]
-    if name != "real" and name not in kinds:
-        raise ValueError(f"mask_source must be 'real' or one of {kinds}, got {name!r}.")
-    return name
-
-
-@dataclass
-class MaskSampler:
-    """Draws a new mask on an image's foreground from the real shots or a procedural shape."""
-
-    source: str
-    bank: RealMaskBank | None
-
-    def __call__(self, foreground: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if self.source == "real":
-            assert self.bank is not None
-            return self.bank.sample(foreground.shape, foreground, rng)
-        return procedural_mask(self.source.split(":", 1)[1], foreground.shape, foreground, rng)
-
-
-class ForegroundCache:
-    """Foreground estimates per source index (computed once per image)."""
-
-    def __init__(self, images: Sequence[np.ndarray]) -> None:
-        self.images = images
-        self._cache: dict[int, np.ndarray] = {}
-
-    def __getitem__(self, k: int) -> np.ndarray:
-        if k not in self._cache:
-            self._cache[k] = np.asarray(estimate_foreground(self.images[k]), dtype=bool)
-        return self._cache[k]

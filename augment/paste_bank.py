@@ -9,8 +9,8 @@ import numpy as np
 from augment.data.index import index_folder, load_sample_arrays
 from augment.data.pairs import SyntheticPair, write_pair
 from augment.data.split import make_split
-from augment.foreground import estimate_foreground
-from augment.paste import paste_defect
+from augment.masks.foreground import estimate_foreground
+from augment.masks.paste import paste_defect
 
 
 def build_paste_bank(data: str | Path, out: str | Path, per_shot: int = 1, seed: int = 0) -> Path:

@@ -10,30 +10,24 @@ cheap to pickle into DataLoader workers.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
 from augment.data.pairs import SyntheticPair, iter_bank
 from augment.errors import DataError
 from augment.files import CONFIG, MANIFEST
-from augment.foreground import estimate_foreground
-from augment.masks import DEFAULT_MAX_ROTATION
-from augment.paste import DEFAULT_SCALE_RANGE, Warped, cut_defect, paste_patch, transform_patch
+from augment.masks.foreground import loader_foreground
+from augment.masks.geometry import DEFAULT_MAX_ROTATION
+from augment.masks.paste import DEFAULT_SCALE_RANGE, Warped, cut_defect, paste_patch, transform_patch
 
 logger = logging.getLogger(__name__)
 
 PASTE_TRIES = 4
-# The bank path estimates the foreground on a copy this many pixels on its longer side, and
-# shrinks it by one pixel there, so pasted defects stay on the object despite the coarse grid.
-BANK_FOREGROUND_SIDE = 64
-FOREGROUND_CACHE_SIZE = 4096  # memoised coarse foregrounds per process (4 KB each at 64 px)
 # A bank pastes each stored defect in one of this many fixed random warps (scale, rotation
 # jitter, flips), prepared when the bank is opened and kept up to the byte budget per process
 # (beyond it, prepared on use and evicted oldest first): the warp was a third of a paste's cost
@@ -63,38 +57,6 @@ def check_defects(available: Sequence[str], wanted: Sequence[str] | None, source
     missing = [d for d in wanted or () if d not in available]
     if missing:
         raise DataError(f"defect type(s) {missing} not in {source}; it has {sorted(available)}.")
-
-
-def loader_foreground(image: np.ndarray, cache: dict[bytes, np.ndarray] | None = None) -> np.ndarray:
-    """A cheap, conservative, coarse foreground for placing pasted defects in a data loader.
-
-    `estimate_foreground` on a copy at most `BANK_FOREGROUND_SIDE` px on its longer side, eroded
-    by one pixel there (HW bool at that small size; `paste_patch` reads it at scaled
-    coordinates): about 1 ms at 256 px instead of about 7. With `cache` (a dict kept by the
-    caller) the estimate is memoised by a hash of a strided sample of the green channel, so an
-    image seen again in a later epoch costs only that hash (an image differing from it only
-    between the sampled pixels, e.g. by a small pasted defect, shares its foreground); the cache
-    holds at most `FOREGROUND_CACHE_SIZE` entries.
-    """
-    shape = image.shape[:2]
-    factor = BANK_FOREGROUND_SIDE / max(shape)
-    if factor >= 1:
-        return estimate_foreground(image)
-    key = b""
-    if cache is not None:
-        step = -(-max(shape) // BANK_FOREGROUND_SIDE)  # a strided sample of one channel identifies it
-        key = hashlib.blake2b(image[::step, ::step, 1].tobytes(), digest_size=16).digest()
-        if key in cache:
-            return cache[key]
-    size = (max(16, round(shape[1] * factor)), max(16, round(shape[0] * factor)))
-    small = estimate_foreground(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
-    if not small.all():
-        small = cv2.erode(small.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    if cache is not None and FOREGROUND_CACHE_SIZE > 0:
-        if len(cache) >= FOREGROUND_CACHE_SIZE:
-            cache.pop(next(iter(cache)))
-        cache[key] = small
-    return small
 
 
 class BankSource:
@@ -257,7 +219,6 @@ __all__ = [
     "DefectSource",
     "SynthesizerSource",
     "check_defects",
-    "loader_foreground",
     "open_source",
     "pick_defect",
 ]

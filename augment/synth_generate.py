@@ -24,9 +24,12 @@ from augment.backbone import Backbone
 from augment.data.imageio import read_image
 from augment.data.pairs import SyntheticPair
 from augment.errors import DataError
-from augment.generation import ForegroundCache, MaskSampler, check_images, check_masks, parse_mask_source
-from augment.masks import DEFAULT_MAX_ROTATION, RealMaskBank, check_rotation
-from augment.quality import QualityFilter, changed_region
+from augment.generation import check_images, check_masks
+from augment.masks.changed import changed_region
+from augment.masks.foreground import ForegroundCache
+from augment.masks.geometry import DEFAULT_MAX_ROTATION, check_rotation
+from augment.masks.quality import QualityFilter
+from augment.masks.sampler import MaskSampler, parse_mask_source
 from augment.refiner import refine_in_mask
 from augment.sampling import SampleConfig, inpaint
 from augment.tokens import prompt_for
@@ -45,7 +48,6 @@ __all__ = [
     "load_sources",
     "paint",
     "plan_sources",
-    "real_mask_bank",
     "text2img_pairs",
 ]
 
@@ -90,14 +92,6 @@ def load_sources(
     return [read_image(p) for p in paths], list(paths)
 
 
-def real_mask_bank(
-    shot_masks: Sequence[np.ndarray], max_rotation: float = DEFAULT_MAX_ROTATION
-) -> RealMaskBank:
-    """The fitted shots' masks of one defect type (a full mask when there are none), rotated
-    within +-``max_rotation`` degrees."""
-    return RealMaskBank(list(shot_masks) or [np.ones((1, 1))], max_rotation=max_rotation)
-
-
 @dataclass
 class SourcePlan:
     """One inpaint call's defect-free images, their names, and where each pair's mask comes from:
@@ -117,15 +111,18 @@ def plan_sources(
     good_images: Sequence[str],
     shot_masks: Sequence[np.ndarray],
     mask_rotation: float = DEFAULT_MAX_ROTATION,
+    defect: str = "",
 ) -> SourcePlan:
     """Load and check ``generate``'s images and masks; 'real' mask sampling draws on ``shot_masks``
     rotated within +-``mask_rotation`` degrees."""
     mask_rotation = check_rotation(mask_rotation)
     sources, names = load_sources(images, good_images)
     given = check_masks(masks, sources) if masks is not None else None
-    sampler = MaskSampler(parse_mask_source(mask_source), None)
-    if given is None and sampler.source == "real":
-        sampler.bank = real_mask_bank(shot_masks, mask_rotation)
+    sampler = (
+        MaskSampler(parse_mask_source(mask_source), None)
+        if given is not None
+        else MaskSampler.create(mask_source, shot_masks, mask_rotation, defect)
+    )
     return SourcePlan(sources, names, given, sampler, mask_rotation)
 
 

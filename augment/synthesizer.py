@@ -20,16 +20,10 @@ from augment.data.index import DatasetIndex, index_folder, load_sample_arrays
 from augment.data.pairs import SyntheticPair
 from augment.data.split import FewShotSplit, make_split
 from augment.fingerprint import model_fingerprint
-from augment.generation import (
-    ForegroundCache,
-    MaskSampler,
-    SeedSource,
-    check_images,
-    check_masks,
-    parse_mask_source,
-    seed_stream,
-)
-from augment.masks import DEFAULT_MAX_ROTATION
+from augment.generation import SeedSource, check_images, check_masks, seed_stream
+from augment.masks.foreground import ForegroundCache
+from augment.masks.geometry import DEFAULT_MAX_ROTATION
+from augment.masks.sampler import MaskSampler
 from augment.refiner import DEFAULT_REFINER_STRENGTH, check_refiner_strength, resolve_refiner
 from augment.sampling import SampleConfig
 from augment.synth_generate import (
@@ -38,7 +32,6 @@ from augment.synth_generate import (
     inpaint_pairs,
     paint,
     plan_sources,
-    real_mask_bank,
     text2img_pairs,
 )
 from augment.synth_io import load_folder, save_folder
@@ -305,7 +298,9 @@ class DefectSynthesizer:
             raise ValueError("mask_quality= applies to mode='text2img' (its masks come from attention).")
         shots = self.shots.get(defect, [])
         shot_masks = [m for _, m in shots]
-        plan = plan_sources(images, masks, mask_source, self.config["good_images"], shot_masks, mask_rotation)
+        plan = plan_sources(
+            images, masks, mask_source, self.config["good_images"], shot_masks, mask_rotation, defect
+        )
         spec = self._paint_spec(defect, steps, float(strength), float(guidance), refine)
         seeds, fingerprint = seed_stream(generator), self.fingerprint()
         self.last_report = {}
@@ -368,13 +363,10 @@ class DefectSynthesizer:
                 raise ValueError("this pair was made from a given mask; pass it as mask=.")
             mask = check_masks([mask], [source])[0]
         else:
-            sampler = MaskSampler(
-                parse_mask_source(record["mask_source"]),
-                # records written before mask_rotation existed used full rotation
-                real_mask_bank(
-                    [m for _, m in self.shots.get(defect, [])], float(record.get("mask_rotation", 180.0))
-                ),
-            )
+            shot_masks = [m for _, m in self.shots.get(defect, [])]
+            # records written before mask_rotation existed used full rotation
+            rotation = float(record.get("mask_rotation", 180.0))
+            sampler = MaskSampler.create(record["mask_source"], shot_masks, rotation, defect)
             mask = sampler(ForegroundCache([source])[0], np.random.default_rng(seed))
         refine = None
         if record.get("refiner") is not None:

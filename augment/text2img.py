@@ -24,6 +24,7 @@ from augment.crops import centred_box
 from augment.data.pairs import SyntheticPair
 from augment.data.resize import resize_mask
 from augment.guidance import double_free_guidance, split_branches
+from augment.masks.measure import mask_area_stats, mask_iou
 from augment.sampling import make_sampler
 from augment.tokens import placeholder, prompt_for
 
@@ -141,11 +142,9 @@ def mask_quality(
     """Text-to-image masks against the real shot masks, each seen as its training window.
 
     A text2img image is a model window, so each shot mask is cut around its defect and resized
-    the way training crops are. Area statistics come from ``eval.masks.mask_area_stats``; as no
-    generated mask has a real partner, ``best_match_iou_*`` is each mask's best IoU over the shots.
+    the way training crops are. Area statistics come from ``augment.masks.measure``; as no generated
+    mask has a real partner, ``best_match_iou_*`` is each mask's best IoU over the shots.
     """
-    from eval.masks import mask_area_stats, mask_iou
-
     real = [
         resize_mask(centred_box(m, resolution, context).cut(m), resolution) for m in shot_masks if m.any()
     ]

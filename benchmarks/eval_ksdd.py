@@ -3,7 +3,7 @@
 
 Split: first third of the cracks by file name are the shots (augment.data.split.make_split), the rest are
 the held-out test cracks every row is compared with. (c) pastes the shots' cracks into defect-free
-training images with augment.paste.paste_defect (foreground from augment.foreground.estimate_foreground).
+training images with augment.masks.paste.paste_defect (foreground from augment.masks.foreground.estimate_foreground).
 (b) uses a bank written by the synthesizer (``--synth-bank``), or fits one here (``--fit-steps N``).
 
     nice -n 10 python benchmarks/eval_ksdd.py --data /work/shared/datasets/ksdd --out /tmp/eval_ksdd

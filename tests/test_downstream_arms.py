@@ -11,7 +11,7 @@ from augment.data.index import index_folder, load_sample_arrays
 from augment.data.pairs import SyntheticPair, write_pair
 from augment.data.split import make_split
 from augment.errors import DataError
-from augment.foreground import estimate_foreground
+from augment.masks.foreground import estimate_foreground
 from downstream.arms import (
     bank_pairs,
     check_arms,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from augment.data.demo_data import render_pill
-from augment.foreground import estimate_foreground
+from augment.masks.foreground import estimate_foreground
 
 
 @pytest.mark.parametrize("defect", ["scratch", "spot", "crack"])

@@ -7,14 +7,10 @@ import numpy as np
 import pytest
 
 from augment.data.demo_data import render_pill
-from augment.foreground import estimate_foreground
-from augment.masks import (
-    PROCEDURAL_KINDS,
-    RealMaskBank,
-    expanding_rotation,
-    flip_affine,
-    procedural_mask,
-)
+from augment.masks.bank import RealMaskBank
+from augment.masks.foreground import estimate_foreground
+from augment.masks.geometry import expanding_rotation, flip_affine
+from augment.masks.shapes import PROCEDURAL_KINDS, procedural_mask
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from augment.data.demo_data import render_pill
-from augment.foreground import estimate_foreground
-from augment.masks import valid_offsets
-from augment.paste import cut_defect, paste_defect, paste_patch, place_patch
+from augment.masks.foreground import estimate_foreground
+from augment.masks.geometry import valid_offsets
+from augment.masks.paste import cut_defect, paste_defect, paste_patch, place_patch
 from tests.test_masks import orientation
 
 
@@ -73,7 +73,7 @@ def test_seamless_failure_falls_back_to_feathering(scene, monkeypatch, caplog) -
         raise cv2.error("refused")
 
     monkeypatch.setattr(cv2, "seamlessClone", refuse)
-    with caplog.at_level(logging.WARNING, logger="augment.paste"):
+    with caplog.at_level(logging.WARNING, logger="augment.masks.paste"):
         out = paste_defect(target, source, source_mask, np.random.default_rng(0), fg, blend="seamless")
     assert out is not None
     assert out[1].any()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from augment.data.demo_data import render_pill
-from augment.quality import QualityFilter, changed_region, duplicate_distance
+from augment.masks.changed import changed_region
+from augment.masks.quality import QualityFilter, duplicate_distance
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ import pytest
 from augment import sources
 from augment.data.demo_data import render_pill
 from augment.data.index import index_folder, load_sample_arrays
+from augment.masks.foreground import loader_foreground
 from augment.paste_bank import build_paste_bank
-from augment.sources import BankSource, loader_foreground
+from augment.sources import BankSource
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from augment.data.dataset import DefectDataset
 from augment.data.demo_data import render_pill
 from augment.data.index import index_folder
 from augment.data.pairs import read_manifest
-from augment.foreground import estimate_foreground
+from augment.masks.foreground import estimate_foreground
 from augment.paste_bank import build_paste_bank
 from augment.sources import open_source
 from augment.wrappers import MixedDefectDataset, SyntheticDefectDataset, seed_worker

@@ -16,7 +16,13 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from augment.masks import DEFAULT_MAX_ROTATION, expanding_rotation, flip_affine, rotation_angle, valid_offsets
+from augment.masks.geometry import (
+    DEFAULT_MAX_ROTATION,
+    expanding_rotation,
+    flip_affine,
+    rotation_angle,
+    valid_offsets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +153,7 @@ def transform_patch(
 ) -> Warped | None:
     """Randomly scale, rotate and flip a patch; None when no defect pixel survives the warp.
 
-    `rotate` is the rotation limit in degrees (see `augment.masks.rotation_angle`): the default
+    `rotate` is the rotation limit in degrees (see `augment.masks.geometry.rotation_angle`): the default
     15 degree jitter keeps the defect's orientation, 180 allows any angle; True / False mean 180 / 0.
     """
     angle = rotation_angle(rng, rotate)
