@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     split = make_split(index, shots=args.shots, seed=args.seed)
     backbone = None
     if args.backbone:
-        from augment.pretrained import load_backbone
+        from augment.models.pretrained import load_backbone
 
         backbone = load_backbone(args.backbone)
     synth = DefectSynthesizer(backbone=backbone, resolution=args.resolution, seed=args.seed)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from augment.backbone import Backbone
+from augment.models.backbone import Backbone
+from augment.models.pretrained import is_refiner, load_refiner
 from augment.sampling import SampleConfig, inpaint
 
 __all__ = ["DEFAULT_REFINER_STRENGTH", "check_refiner_strength", "refine_in_mask", "resolve_refiner"]
@@ -36,8 +37,6 @@ def check_refiner_strength(strength: float) -> float:
 
 def resolve_refiner(refiner: str | Path | Backbone) -> Backbone:
     """A refiner backbone from a hub id / local folder (loaded and checked) or a loaded Backbone."""
-    from augment.pretrained import is_refiner, load_refiner
-
     if isinstance(refiner, Backbone):
         if not is_refiner(refiner):
             raise ValueError(

@@ -19,8 +19,10 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler
 
-from augment.backbone import Backbone
-from augment.conditioning import (
+from augment.crops import centred_box
+from augment.data.resize import resize_image, resize_mask
+from augment.models.backbone import Backbone
+from augment.models.conditioning import (
     Conditioning,
     encode_prompt,
     model_mask,
@@ -28,8 +30,6 @@ from augment.conditioning import (
     to_model_space,
     to_pixels,
 )
-from augment.crops import centred_box
-from augment.data.resize import resize_image, resize_mask
 
 
 @dataclass(frozen=True)

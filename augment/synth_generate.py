@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from augment.backbone import Backbone
 from augment.data.imageio import read_image
 from augment.data.pairs import SyntheticPair
 from augment.errors import DataError
@@ -30,9 +29,10 @@ from augment.masks.foreground import ForegroundCache
 from augment.masks.geometry import DEFAULT_MAX_ROTATION, check_rotation
 from augment.masks.quality import QualityFilter
 from augment.masks.sampler import MaskSampler, parse_mask_source
+from augment.models.backbone import Backbone
+from augment.models.tokens import prompt_for
 from augment.refiner import refine_in_mask
 from augment.sampling import SampleConfig, inpaint
-from augment.tokens import prompt_for
 
 if TYPE_CHECKING:
     from augment.text2img import Text2ImgConfig

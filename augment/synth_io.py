@@ -5,7 +5,7 @@ The layout follows diffusers pipelines: each component (``unet/``, ``text_encode
 is written with its own ``save_pretrained`` (weights as safetensors) and named in config.json by
 library and class, so loading needs no knowledge of how the backbone was built. A LoRA-adapted
 pretrained backbone saves its base weights there and its adapters under ``lora/``
-(``augment.lora``), since an adapted model's own ``save_pretrained`` does not reload.
+(``augment.models.lora``), since an adapted model's own ``save_pretrained`` does not reload.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from augment.backbone import Backbone
 from augment.errors import DataError
 from augment.files import CONFIG, LORA, SHOTS
-from augment.lora import has_lora, load_lora, save_base_model, save_lora
+from augment.models.backbone import Backbone
+from augment.models.lora import has_lora, load_lora, save_base_model, save_lora
 
 COMPONENTS = ("unet", "text_encoder", "tokenizer", "scheduler", "vae", "text_encoder_2", "tokenizer_2")
 Shots = dict[str, list[tuple[np.ndarray, np.ndarray]]]

@@ -15,15 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from augment.backbone import Backbone
 from augment.data.index import DatasetIndex, index_folder, load_sample_arrays
 from augment.data.pairs import SyntheticPair
 from augment.data.split import FewShotSplit, make_split
-from augment.fingerprint import model_fingerprint
 from augment.generation import SeedSource, check_images, check_masks, seed_stream
 from augment.masks.foreground import ForegroundCache
 from augment.masks.geometry import DEFAULT_MAX_ROTATION
 from augment.masks.sampler import MaskSampler
+from augment.models.backbone import Backbone
+from augment.models.embedded import build_embedded_backbone
+from augment.models.fingerprint import model_fingerprint
+from augment.models.tokens import add_placeholder_tokens
 from augment.refiner import DEFAULT_REFINER_STRENGTH, check_refiner_strength, resolve_refiner
 from augment.sampling import SampleConfig
 from augment.synth_generate import (
@@ -35,7 +37,6 @@ from augment.synth_generate import (
     text2img_pairs,
 )
 from augment.synth_io import load_folder, save_folder
-from augment.tokens import add_placeholder_tokens
 from augment.train_options import TrainOptions, write_validation_sheet
 from augment.training import TrainConfig, TrainData, train
 
@@ -62,8 +63,6 @@ class DefectSynthesizer:
         good_images: Sequence[str] = (),
     ) -> None:
         if backbone is None:
-            from augment.embedded import build_embedded_backbone
-
             backbone = build_embedded_backbone(resolution, channels, seed=seed)
         self.backbone = backbone
         self.config: dict[str, Any] = {
@@ -97,7 +96,7 @@ class DefectSynthesizer:
         return self.product
 
     def fingerprint(self) -> str:
-        """Short hash of the trained weights (``augment.fingerprint``: cheap on full-size models)."""
+        """Short hash of the trained weights (``augment.models.fingerprint``: cheap on full-size models)."""
         b = self.backbone
         return model_fingerprint((b.unet, b.text_encoder, b.text_encoder_2))
 

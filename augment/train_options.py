@@ -155,8 +155,8 @@ def write_validation_sheet(
 ) -> Path:
     """Inpaint each defect type once (fixed seed) and write ``folder/step_XXXXXX.png``."""
     from augment.data.sheets import save_contact_sheet
+    from augment.models.tokens import prompt_for
     from augment.sampling import SampleConfig, inpaint
-    from augment.tokens import prompt_for
 
     cfg = SampleConfig(steps=options.validation_steps, resolution=resolution, context=context)
     was_training = backbone.unet.training

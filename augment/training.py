@@ -5,7 +5,7 @@ mask and the prompt "a photo of a <product> with a <defect>"; some are defect-fr
 transplanted real mask and the product-only prompt (so the model learns what a clean surface
 looks like, which guidance contrasts with); 10% of prompts are dropped to "" for classifier-free
 guidance. The loss is ``augment.losses.masked_diffusion_loss`` weighted inside the mask from the
-defect token's captured cross-attention (``augment.attention``).
+defect token's captured cross-attention (``augment.models.attention``).
 
 Checkpoints (weights, optimizer, step, every random state) are written atomically every
 ``checkpoint_every`` steps, so ``resume=True`` reaches the same final weights as an uninterrupted
@@ -25,15 +25,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from augment.attention import AttentionStore, capture_cross_attention
-from augment.backbone import Backbone
-from augment.conditioning import encode_prompt, model_mask, predict_noise, to_model_space, tokenize
 from augment.crops import Box, jittered_box
 from augment.data.resize import resize_image, resize_mask
 from augment.errors import TrainingDivergedError
 from augment.files import CHECKPOINT
 from augment.losses import attention_weight, masked_diffusion_loss
-from augment.tokens import add_placeholder_tokens, placeholder, prompt_for, train_only_rows
+from augment.models.attention import AttentionStore, capture_cross_attention
+from augment.models.backbone import Backbone
+from augment.models.conditioning import encode_prompt, model_mask, predict_noise, to_model_space, tokenize
+from augment.models.lora import LoraSettings, add_lora, lora_parameters
+from augment.models.tokens import add_placeholder_tokens, placeholder, prompt_for, train_only_rows
 from augment.train_options import (
     TrainOptions,
     autocast,
@@ -136,7 +137,7 @@ def prepare_trainable(backbone: Backbone, token_ids: Sequence[int], lora: dict |
     """Choose what trains, in one place: optimizer parameter groups (lr set by the caller).
 
     Embedded default: the whole UNet plus the placeholder-token embedding rows. Pretrained
-    backbones: LoRA adapters (``augment.lora``, settings from ``lora``) plus the token rows of
+    backbones: LoRA adapters (``augment.models.lora``, settings from ``lora``) plus the token rows of
     every text encoder (SDXL: the tokens are added to the second one here too).
     """
     if backbone.text_encoder is None:
@@ -146,8 +147,6 @@ def prepare_trainable(backbone: Backbone, token_ids: Sequence[int], lora: dict |
         backbone.unet.requires_grad_(True)
         adapted = [p for p in backbone.unet.parameters() if p.requires_grad]
     else:
-        from augment.lora import LoraSettings, add_lora, lora_parameters
-
         modules = (backbone.unet, backbone.text_encoder, backbone.text_encoder_2)
         if getattr(backbone.unet, "peft_config", None):
             adapted = [p for m in modules if m is not None for p in lora_parameters(m)]

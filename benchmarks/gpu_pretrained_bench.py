@@ -3,7 +3,7 @@ inpainting (1024 px), with peak memory, through the product's own code path (loa
 
 Speed does not depend on weight values, so with no checkpoint at hand the full-size architectures are
 built from their published configs with random weights, saved in the diffusers layout and loaded back
-with ``augment.pretrained.load_backbone`` (the real loading code). Runs only where CUDA is present;
+with ``augment.models.pretrained.load_backbone`` (the real loading code). Runs only where CUDA is present;
 ``--tiny`` shrinks every config so the script itself can be smoke-tested on a CPU.
 
     python benchmarks/gpu_pretrained_bench.py [--family sd sdxl] [--steps 20] [--pairs 4] [--tiny]
@@ -33,7 +33,7 @@ from diffusers import (
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from augment.data.demo_data import make_demo_dataset
-from augment.pretrained import load_backbone
+from augment.models.pretrained import load_backbone
 from augment.synthesizer import DefectSynthesizer
 
 VOCAB = 49408

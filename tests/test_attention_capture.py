@@ -7,7 +7,7 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from augment.attention import (
+from augment.models.attention import (
     AttentionStore,
     CrossAttentionCapture,
     binarize_attention,

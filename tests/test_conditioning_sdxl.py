@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from augment.conditioning import encode_prompt, predict_noise
-from augment.pretrained import load_backbone
+from augment.models.conditioning import encode_prompt, predict_noise
+from augment.models.pretrained import load_backbone
 from tests.tiny_components import Kind, saved_tiny_pipeline, tiny_pipeline
 
 PROMPTS = ["a photo of a pill", ""]

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from augment.fingerprint import model_fingerprint, tensor_digest
+from augment.models.fingerprint import model_fingerprint, tensor_digest
 
 
 def model(seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.nn.Module:

@@ -19,15 +19,15 @@ from diffusers import (
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from augment.backbone import Backbone
-from augment.lora import (
+from augment.models.backbone import Backbone
+from augment.models.lora import (
     LoraSettings,
     add_lora,
     load_textual_inversion_into,
     save_lora,
     save_textual_inversion,
 )
-from augment.pretrained import load_backbone
+from augment.models.pretrained import load_backbone
 from augment.synthesizer import DefectSynthesizer
 from tests.tiny_components import Kind, add_test_tokens, saved_tiny_pipeline
 

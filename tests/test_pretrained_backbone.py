@@ -10,7 +10,7 @@ import torch
 from transformers import CLIPTokenizer
 
 from augment.errors import BackboneNotFoundError
-from augment.pretrained import is_refiner, load_backbone, load_refiner
+from augment.models.pretrained import is_refiner, load_backbone, load_refiner
 from tests.tiny_components import Kind, saved_tiny_pipeline, tiny_pipeline
 
 EXPECTED = {

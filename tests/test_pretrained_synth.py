@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from augment.cli import main
-from augment.lora import LORA_WEIGHT_NAME
-from augment.pretrained import load_backbone
+from augment.models.lora import LORA_WEIGHT_NAME
+from augment.models.pretrained import load_backbone
 from augment.synthesizer import DefectSynthesizer
 from tests.tiny_components import Kind, saved_tiny_pipeline
 

@@ -8,9 +8,9 @@ import torch
 
 from augment.crops import centred_box, jittered_box
 from augment.data.resize import resize_mask
-from augment.embedded import build_embedded_backbone, build_tokenizer
 from augment.losses import attention_weight, masked_diffusion_loss
-from augment.tokens import add_placeholder_tokens, placeholder, prompt_for
+from augment.models.embedded import build_embedded_backbone, build_tokenizer
+from augment.models.tokens import add_placeholder_tokens, placeholder, prompt_for
 
 
 def test_tokenizer_keeps_template_words_whole() -> None:

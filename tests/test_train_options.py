@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from augment.cli import main
-from augment.pretrained import load_backbone
+from augment.models.pretrained import load_backbone
+from augment.models.tokens import add_placeholder_tokens, prompt_for
 from augment.synthesizer import DefectSynthesizer
-from augment.tokens import add_placeholder_tokens, prompt_for
 from augment.train_options import TrainOptions, make_optimizer, min_snr_weight, scheduler_snr
 from augment.training import Batch, diffusion_loss, prepare_trainable
 from tests.tiny_components import saved_tiny_pipeline

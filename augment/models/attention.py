@@ -117,11 +117,6 @@ class AttentionStore:
         in the backward pass then saves the same tensors and counts no map twice."""
         self.frozen = True
 
-    def pipeline_callback(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict) -> dict:
-        """``callback_on_step_end`` for diffusers pipelines: advances ``step`` after each step."""
-        self.step = step + 1
-        return callback_kwargs
-
     def record(self, probs: torch.Tensor, batch_size: int, heads: int) -> None:
         """Add one layer's probabilities ``(batch * heads, cells, tokens)`` to its resolution's sum."""
         cells, tokens = probs.shape[-2:]

@@ -19,7 +19,7 @@ from typing import Any, cast
 import torch
 from safetensors.torch import load_file, save_file
 
-from augment.backbone import Backbone
+from augment.models.backbone import Backbone
 
 __all__ = [
     "LORA_WEIGHT_NAME",

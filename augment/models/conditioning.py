@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from augment.backbone import Backbone
+from augment.models.backbone import Backbone
 
 
 @dataclass

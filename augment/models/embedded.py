@@ -15,7 +15,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from augment.backbone import Backbone
+from augment.models.backbone import Backbone
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 # Words of the prompt template get single tokens; anything else falls back to characters.

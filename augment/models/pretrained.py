@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from augment.backbone import Backbone, Family
 from augment.errors import BackboneNotFoundError
+from augment.models.backbone import Backbone, Family
 
 __all__ = ["BackboneNotFoundError", "is_refiner", "load_backbone", "load_refiner", "read_model_index"]
 
