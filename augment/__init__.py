@@ -22,7 +22,7 @@ _LAZY = {
     "render_pill": "augment.data.demo_data",
     "save_contact_sheet": "augment.data.sheets",
     "Backbone": "augment.models.backbone",
-    "DefectSynthesizer": "augment.synthesizer",
+    "DefectSynthesizer": "augment.synth.synthesizer",
     "load_backbone": "augment.models.pretrained",
     "LoraSettings": "augment.models.lora",
     "DefectAugment": "augment.transform",
@@ -36,7 +36,7 @@ _LAZY = {
     "RealMaskBank": "augment.masks.bank",
     "procedural_mask": "augment.masks.shapes",
     "QualityFilter": "augment.masks.quality",
-    "strength_sweep": "augment.sweep",
+    "strength_sweep": "augment.synth.sweep",
 }
 
 

@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from augment.synthesizer import DefectSynthesizer
+    from augment.synth.synthesizer import DefectSynthesizer
 
     torch.set_flush_denormal(True)
     index = index_folder(args.data, defects=args.defects, product=args.product)

@@ -79,7 +79,7 @@ def _sources(args: argparse.Namespace, product: str | None) -> list[Path] | None
 
 
 def run(args: argparse.Namespace) -> int:
-    from augment.synthesizer import DefectSynthesizer
+    from augment.synth.synthesizer import DefectSynthesizer
 
     torch.set_flush_denormal(True)
     synth = DefectSynthesizer.from_pretrained(args.model)

@@ -166,7 +166,7 @@ class SynthesizerSource:
     """A saved `DefectSynthesizer`, generating one pair per call (online mode)."""
 
     def __init__(self, root: str | Path) -> None:
-        from augment.synthesizer import DefectSynthesizer
+        from augment.synth.synthesizer import DefectSynthesizer
 
         self.root = Path(root)
         self.synthesizer = DefectSynthesizer.from_pretrained(self.root)

@@ -29,7 +29,7 @@ def step_fit(state: Any) -> None:
     import numpy as np
     import torch
 
-    from augment.synthesizer import DefectSynthesizer
+    from augment.synth.synthesizer import DefectSynthesizer
 
     torch.set_flush_denormal(True)
     budget = _budget(state)
@@ -61,7 +61,7 @@ def step_generate(state: Any) -> None:
     from augment.data.imageio import read_image
     from augment.data.pairs import write_pair
     from augment.data.sheets import save_contact_sheet, sheet_tiles
-    from augment.synthesizer import DefectSynthesizer
+    from augment.synth.synthesizer import DefectSynthesizer
 
     budget = _budget(state)
     synth = DefectSynthesizer.from_pretrained(state.summary["fit"]["model"])

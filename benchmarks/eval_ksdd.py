@@ -38,7 +38,7 @@ def copy_paste_bank(data: str, split: FewShotSplit, out: Path, n: int, seed: int
 
 def fit_synth_bank(split: FewShotSplit, out: Path, n: int, steps: int, seed: int) -> ImageSet:
     """Fit the embedded synthesizer on the shots for ``steps`` steps and write ``n`` generated pairs."""
-    from augment.synthesizer import DefectSynthesizer
+    from augment.synth.synthesizer import DefectSynthesizer
 
     if out.exists():
         shutil.rmtree(out)

@@ -34,7 +34,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 
 from augment.data.demo_data import make_demo_dataset
 from augment.models.pretrained import load_backbone
-from augment.synthesizer import DefectSynthesizer
+from augment.synth.synthesizer import DefectSynthesizer
 
 VOCAB = 49408
 

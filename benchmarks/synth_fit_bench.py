@@ -27,7 +27,7 @@ from augment.data.imageio import read_image
 from augment.data.index import index_folder
 from augment.data.sheets import save_contact_sheet, sheet_tiles
 from augment.data.split import make_split
-from augment.synthesizer import DefectSynthesizer
+from augment.synth.synthesizer import DefectSynthesizer
 
 
 def parse_args() -> argparse.Namespace:

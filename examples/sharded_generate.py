@@ -12,7 +12,7 @@ import argparse
 import torch
 
 from augment.sharding import generate_sharded, process_rank
-from augment.synthesizer import DefectSynthesizer
+from augment.synth.synthesizer import DefectSynthesizer
 
 
 def parse_args() -> argparse.Namespace:

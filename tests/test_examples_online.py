@@ -16,7 +16,8 @@ from augment.sources import SynthesizerSource, open_source
 from augment.transform import DefectAugment
 
 synthesizer = pytest.importorskip(
-    "augment.synthesizer", reason="augment/synthesizer.py (DefectSynthesizer) is not in this checkout"
+    "augment.synth.synthesizer",
+    reason="augment/synth/synthesizer.py (DefectSynthesizer) is not in this checkout",
 )
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

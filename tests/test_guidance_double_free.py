@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from augment.guidance import double_free_guidance, split_branches
+from augment.synth.guidance import double_free_guidance, split_branches
 
 
 def _eps(seed: int) -> torch.Tensor:

@@ -28,7 +28,7 @@ from augment.models.lora import (
     save_textual_inversion,
 )
 from augment.models.pretrained import load_backbone
-from augment.synthesizer import DefectSynthesizer
+from augment.synth.synthesizer import DefectSynthesizer
 from tests.tiny_components import Kind, add_test_tokens, saved_tiny_pipeline
 
 TOKENS = ["<pill>", "<spot>"]

@@ -10,7 +10,7 @@ import pytest
 from augment.cli import main
 from augment.models.lora import LORA_WEIGHT_NAME
 from augment.models.pretrained import load_backbone
-from augment.synthesizer import DefectSynthesizer
+from augment.synth.synthesizer import DefectSynthesizer
 from tests.tiny_components import Kind, saved_tiny_pipeline
 
 GEN = {"defect": "spot", "steps": 2, "quality_filter": False, "progress": False, "generator": 5}

@@ -10,7 +10,7 @@ import pytest
 from augment.data.imageio import read_image
 from augment.data.index import index_folder, load_sample_arrays
 from augment.data.split import make_split
-from augment.synthesizer import DefectSynthesizer
+from augment.synth.synthesizer import DefectSynthesizer
 from tests.tiny_components import saved_tiny_pipeline
 
 GEN = {"defect": "spot", "steps": 4, "quality_filter": False, "progress": False}

@@ -14,7 +14,7 @@ import pytest
 
 from augment.data.pairs import append_line, read_manifest
 from augment.sharding import WORLD_SIZE_VARIABLES, shard_indices, under_launcher
-from augment.synthesizer import DefectSynthesizer
+from augment.synth.synthesizer import DefectSynthesizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augment.sweep import strength_sweep
-from augment.synthesizer import DefectSynthesizer
+from augment.synth.sweep import strength_sweep
+from augment.synth.synthesizer import DefectSynthesizer
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-import augment.training as training
+import augment.synth.fit as training
 from augment.data.imageio import read_image
 from augment.data.index import index_folder, load_sample_arrays
 from augment.data.split import make_split
 from augment.errors import TrainingDivergedError
 from augment.files import CHECKPOINT
-from augment.synthesizer import DefectSynthesizer
+from augment.synth.synthesizer import DefectSynthesizer
 
 TINY = {"resolution": 16, "channels": (8, 16, 16)}
 GEN = {"defect": "spot", "steps": 3, "quality_filter": False, "progress": False}

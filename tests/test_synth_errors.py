@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from augment.errors import DataError
-from augment.synthesizer import DefectSynthesizer
+from augment.synth.synthesizer import DefectSynthesizer
 
 GEN = {"steps": 2, "quality_filter": False, "progress": False}
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from augment.crops import centred_box, jittered_box
 from augment.data.resize import resize_mask
-from augment.losses import attention_weight, masked_diffusion_loss
 from augment.models.embedded import build_embedded_backbone, build_tokenizer
 from augment.models.tokens import add_placeholder_tokens, placeholder, prompt_for
+from augment.synth.losses import attention_weight, masked_diffusion_loss
+from augment.synth.windows import centred_box, jittered_box
 
 
 def test_tokenizer_keeps_template_words_whole() -> None:

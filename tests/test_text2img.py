@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augment.synthesizer import DefectSynthesizer
-from augment.text2img import Text2ImgConfig, text_to_image
+from augment.synth.synthesizer import DefectSynthesizer
+from augment.synth.text2img import Text2ImgConfig, text_to_image
 
 CFG = Text2ImgConfig(steps=3, resolution=16)
 

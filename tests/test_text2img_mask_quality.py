@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augment.crops import centred_box
 from augment.data.resize import resize_mask
-from augment.synthesizer import DefectSynthesizer
-from augment.text2img import mask_quality
+from augment.synth.synthesizer import DefectSynthesizer
+from augment.synth.text2img import mask_quality
+from augment.synth.windows import centred_box
 
 RES, CONTEXT = 16, 1.5
 

@@ -11,11 +11,14 @@ import pytest
 import torch
 
 from augment.cli import main
+from augment.models.lora import LoraSettings
 from augment.models.pretrained import load_backbone
 from augment.models.tokens import add_placeholder_tokens, prompt_for
-from augment.synthesizer import DefectSynthesizer
-from augment.train_options import TrainOptions, make_optimizer, min_snr_weight, scheduler_snr
-from augment.training import Batch, diffusion_loss, prepare_trainable
+from augment.synth.batches import Batch
+from augment.synth.fit import prepare_trainable
+from augment.synth.losses import diffusion_loss, min_snr_weight, scheduler_snr
+from augment.synth.options import TrainOptions, make_optimizer
+from augment.synth.synthesizer import DefectSynthesizer
 from tests.tiny_components import saved_tiny_pipeline
 
 TINY = {"resolution": 16, "channels": (8, 16, 16)}
@@ -88,7 +91,7 @@ def _loss_and_grads(checkpointing: bool) -> tuple[float, dict[str, torch.Tensor]
     backbone = load_backbone(str(saved_tiny_pipeline("sd")))
     torch.manual_seed(0)
     ids = add_placeholder_tokens(backbone.tokenizer, backbone.text_encoder, ["pill", "spot"])
-    prepare_trainable(backbone, ids, {"dropout": 0.0})
+    prepare_trainable(backbone, ids, LoraSettings(dropout=0.0))
     if checkpointing:
         backbone.unet.enable_gradient_checkpointing()
     backbone.unet.train()

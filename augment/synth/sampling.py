@@ -1,6 +1,6 @@
 """The inpainting denoising loop: paint inside a mask, leave every other pixel untouched.
 
-``inpaint`` crops a window around the mask (``augment.crops``), resizes it to the model
+``inpaint`` crops a window around the mask (``augment.synth.windows``), resizes it to the model
 resolution, denoises with the known region re-injected at every step (noised to the current
 level, then exactly at the end), resizes the result back and composites it ONLY inside the mask:
 pixels outside the mask are the source pixels, bit for bit.
@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler
 
-from augment.crops import centred_box
 from augment.data.resize import resize_image, resize_mask
 from augment.models.backbone import Backbone
 from augment.models.conditioning import (
@@ -30,6 +29,7 @@ from augment.models.conditioning import (
     to_model_space,
     to_pixels,
 )
+from augment.synth.windows import centred_box
 
 
 @dataclass(frozen=True)

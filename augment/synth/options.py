@@ -9,29 +9,28 @@
 - ``min_snr_gamma``: Min-SNR-gamma loss weighting (Hang et al. 2023, "Efficient Diffusion Training
   via Min-SNR Weighting Strategy"); ``None`` turns it off, 5 is the paper's choice.
 - ``validate_every``: every N steps, a contact sheet of validation inpaintings (one per defect
-  type, drawn from a fixed seed so training randomness is untouched) under the validation folder.
+  type, drawn from a fixed seed so training randomness is untouched) under the validation folder
+  (``augment.synth.validation``).
+
+``FitConfig`` holds the rest of a fit run's settings (steps, batch, learning rates, window).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 __all__ = [
+    "FitConfig",
     "TrainOptions",
     "autocast",
+    "check_device",
     "grad_scaler",
     "make_optimizer",
-    "min_snr_weight",
-    "scheduler_snr",
-    "write_validation_sheet",
 ]
 
 PRECISIONS = ("no", "fp16", "bf16")
@@ -103,70 +102,20 @@ def make_optimizer(groups: list[dict], lr: float, options: TrainOptions) -> torc
     return bnb.optim.AdamW8bit(groups, lr=lr)
 
 
-def scheduler_snr(scheduler: Any, timesteps: torch.Tensor) -> torch.Tensor:
-    """Signal-to-noise ratio alpha_bar / (1 - alpha_bar) of a DDPM-style scheduler at ``timesteps``."""
-    alpha_bar = scheduler.alphas_cumprod.to(timesteps.device)[timesteps].float()
-    return alpha_bar / (1.0 - alpha_bar)
+@dataclass
+class FitConfig:
+    """Settings of one fit run: steps, batch, learning rates, the model window, data mix, checkpoints."""
 
-
-def min_snr_weight(snr: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
-    """Per-sample Min-SNR-gamma loss weight for a model predicting ``prediction_type``.
-
-    The paper weights the x0-space loss by min(SNR, gamma). Expressed on what the model predicts:
-    epsilon ``min(SNR, gamma) / SNR``; v (``v_prediction``) ``min(SNR, gamma) / (SNR + 1)``;
-    the clean sample (``sample``) ``min(SNR, gamma)``.
-    """
-    clipped = torch.clamp(snr, max=gamma)
-    if prediction_type == "epsilon":
-        return clipped / snr
-    if prediction_type == "v_prediction":
-        return clipped / (snr + 1.0)
-    if prediction_type == "sample":
-        return clipped
-    raise ValueError(
-        f"Min-SNR weighting knows prediction types 'epsilon', 'v_prediction' and 'sample', got "
-        f"{prediction_type!r}; turn min_snr_gamma off for this scheduler."
-    )
-
-
-def _validation_items(
-    shots: Sequence[tuple[np.ndarray, np.ndarray, str]], goods: Sequence[np.ndarray]
-) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    """One (source, mask, defect) per defect type: its first shot's mask on a defect-free image."""
-    items, seen = [], set()
-    for image, mask, defect in shots:
-        if defect in seen:
-            continue
-        seen.add(defect)
-        source = next((g for g in goods if g.shape[:2] == mask.shape), image)
-        items.append((source, mask, defect))
-    return items
-
-
-def write_validation_sheet(
-    backbone: Any,
-    data: Any,
-    resolution: int,
-    context: float,
-    options: TrainOptions,
-    step: int,
-    folder: Path,
-    seed: int = 0,
-) -> Path:
-    """Inpaint each defect type once (fixed seed) and write ``folder/step_XXXXXX.png``."""
-    from augment.data.sheets import save_contact_sheet
-    from augment.models.tokens import prompt_for
-    from augment.sampling import SampleConfig, inpaint
-
-    cfg = SampleConfig(steps=options.validation_steps, resolution=resolution, context=context)
-    was_training = backbone.unet.training
-    backbone.unet.eval()
-    tiles = []
-    for source, mask, defect in _validation_items(data.shots, data.goods):
-        prompt, negative = prompt_for(data.product, defect), prompt_for(data.product, None)
-        out = inpaint(backbone, source, mask, prompt, negative, cfg, torch.Generator().manual_seed(seed))
-        tiles.append((out, mask, f"step {step} {defect}"))
-    backbone.unet.train(was_training)
-    path = Path(folder) / f"step_{step:06d}.png"
-    save_contact_sheet(path, tiles)
-    return path
+    steps: int = 600
+    batch_size: int = 8
+    lr: float = 1e-3
+    token_lr: float = 5e-3
+    resolution: int = 32
+    context: float = 1.5
+    good_fraction: float = 0.15
+    uncond_prob: float = 0.1
+    warmup: int = 20
+    seed: int = 0
+    checkpoint_every: int = 100
+    attention_loss: bool = True
+    options: TrainOptions = field(default_factory=TrainOptions)

@@ -1,7 +1,7 @@
 """Text-to-image defect synthesis: a whole defect image from a prompt, its mask from cross-attention.
 
 "a photo of a <pill> with a <scratch>" is denoised from pure noise under double-free guidance
-(``augment.guidance``: separate product and defect scales). While it runs, the defect token's
+(``augment.synth.guidance``: separate product and defect scales). While it runs, the defect token's
 cross-attention in the defect branch is summed over the late denoising steps and every layer
 (``augment.models.attention``); the mean map, upsampled to the image, is binarised (Otsu or iterative
 thresholding) into the mask, as DefectDiffu does. Inpainting UNets get a full mask and an empty
@@ -17,16 +17,16 @@ from typing import Literal
 import numpy as np
 import torch
 
-from augment.crops import centred_box
 from augment.data.pairs import SyntheticPair
 from augment.data.resize import resize_mask
-from augment.guidance import double_free_guidance, split_branches
 from augment.masks.measure import mask_area_stats, mask_iou
 from augment.models.attention import AttentionStore, binarize_attention, capture_cross_attention, late_steps
 from augment.models.backbone import Backbone
 from augment.models.conditioning import Conditioning, encode_prompt, predict_noise, to_pixels, tokenize
 from augment.models.tokens import placeholder, prompt_for
-from augment.sampling import make_sampler
+from augment.synth.guidance import double_free_guidance, split_branches
+from augment.synth.sampling import make_sampler
+from augment.synth.windows import centred_box
 
 __all__ = ["Text2ImgConfig", "defect_token_position", "mask_quality", "text_to_image"]
 

@@ -1,55 +1,39 @@
-"""The generation loops behind ``DefectSynthesizer.generate`` and ``reproduce``.
+"""The generation loops behind ``DefectSynthesizer.inpaint``, ``text_to_image`` and ``reproduce``.
 
-Pure functions over a backbone: ``plan_sources`` loads and checks one call's images and masks,
-``paint`` makes one inpainted pair from its seed (plus the optional refiner pass), ``inpaint_pairs``
-draws sources, masks and seeds until ``n`` pairs pass the quality filter, ``text2img_pairs`` draws
-whole images until ``n`` have a non-empty attention mask. The synthesizer keeps the state (weights,
-shots, config) and passes in what one call needs; each loop fills ``report`` (the synthesizer's
-``last_report``) before it can raise for too few pairs.
+Pure functions over a backbone: ``paint`` makes one inpainted pair from its seed (plus the optional
+refiner pass), ``inpaint_pairs`` draws sources, masks and seeds until ``n`` pairs pass the quality
+filter, ``text2img_pairs`` draws whole images until ``n`` have a non-empty attention mask. The
+synthesizer keeps the state (weights, shots, configuration) and passes in what one call needs
+(checked and loaded by ``augment.synth.inputs``); each loop fills ``report`` (the synthesizer's
+``last_report``) before it raises ``TooFewPairsError`` for too few pairs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from augment.data.imageio import read_image
 from augment.data.pairs import SyntheticPair
-from augment.errors import DataError
-from augment.generation import check_images, check_masks
+from augment.errors import TooFewPairsError
 from augment.masks.changed import changed_region
 from augment.masks.foreground import ForegroundCache
-from augment.masks.geometry import DEFAULT_MAX_ROTATION, check_rotation
 from augment.masks.quality import QualityFilter
-from augment.masks.sampler import MaskSampler, parse_mask_source
 from augment.models.backbone import Backbone
 from augment.models.tokens import prompt_for
-from augment.refiner import refine_in_mask
-from augment.sampling import SampleConfig, inpaint
-
-if TYPE_CHECKING:
-    from augment.text2img import Text2ImgConfig
+from augment.synth.inputs import SourcePlan
+from augment.synth.refiner import refine_in_mask
+from augment.synth.sampling import SampleConfig, inpaint
+from augment.synth.text2img import Text2ImgConfig, text_to_image
 
 # The messages are the synthesizer's: keep its logger name so logging configuration still applies.
-logger = logging.getLogger("augment.synthesizer")
+logger = logging.getLogger("augment.synth.synthesizer")
 
-__all__ = [
-    "PaintSpec",
-    "SourcePlan",
-    "check_generate_counts",
-    "inpaint_pairs",
-    "load_sources",
-    "paint",
-    "plan_sources",
-    "text2img_pairs",
-]
+__all__ = ["PaintSpec", "inpaint_pairs", "paint", "text2img_pairs"]
 
 
 @dataclass(frozen=True)
@@ -61,69 +45,6 @@ class PaintSpec:
     defect: str
     cfg: SampleConfig
     refine: tuple[Backbone, float] | None = None
-
-
-def check_generate_counts(n: int, strength: float, steps: int) -> None:
-    """Validate ``generate``'s pair count, strength and step count (ValueError saying what is expected)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}.")
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must lie in [0, 1] (0 returns the source image), got {strength}.")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}.")
-
-
-def load_sources(
-    images: Sequence[np.ndarray | str | Path] | np.ndarray | None, good_images: Sequence[str]
-) -> tuple[list[np.ndarray], list[str]]:
-    """The defect-free images to paint into, with their names: ``images`` (arrays or paths) when
-    given, else the fitted ``good_images`` paths, which must all still exist."""
-    if images is not None:
-        listed = [images] if isinstance(images, (np.ndarray, str, Path)) else list(images)
-        names = [str(x) if isinstance(x, (str, Path)) else f"array[{i}]" for i, x in enumerate(listed)]
-        return check_images([read_image(x) if isinstance(x, (str, Path)) else x for x in listed]), names
-    paths = good_images
-    missing = [p for p in paths if not Path(p).is_file()]
-    if not paths or missing:
-        raise DataError(
-            f"the fitted defect-free images are not available ({len(missing)} of {len(paths)} "
-            "missing); pass images=[...] (or --data DIR on the command line)."
-        )
-    return [read_image(p) for p in paths], list(paths)
-
-
-@dataclass
-class SourcePlan:
-    """One inpaint call's defect-free images, their names, and where each pair's mask comes from:
-    ``given`` masks (one per image) or ``sampler`` (real masks rotated within +-``mask_rotation``)."""
-
-    images: list[np.ndarray]
-    names: list[str]
-    given: list[np.ndarray] | None
-    sampler: MaskSampler
-    mask_rotation: float = DEFAULT_MAX_ROTATION
-
-
-def plan_sources(
-    images: Sequence[np.ndarray | str | Path] | np.ndarray | None,
-    masks: Sequence[np.ndarray] | np.ndarray | None,
-    mask_source: str,
-    good_images: Sequence[str],
-    shot_masks: Sequence[np.ndarray],
-    mask_rotation: float = DEFAULT_MAX_ROTATION,
-    defect: str = "",
-) -> SourcePlan:
-    """Load and check ``generate``'s images and masks; 'real' mask sampling draws on ``shot_masks``
-    rotated within +-``mask_rotation`` degrees."""
-    mask_rotation = check_rotation(mask_rotation)
-    sources, names = load_sources(images, good_images)
-    given = check_masks(masks, sources) if masks is not None else None
-    sampler = (
-        MaskSampler(parse_mask_source(mask_source), None)
-        if given is not None
-        else MaskSampler.create(mask_source, shot_masks, mask_rotation, defect)
-    )
-    return SourcePlan(sources, names, given, sampler, mask_rotation)
 
 
 def paint(spec: PaintSpec, seed: int, source: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +123,7 @@ def inpaint_pairs(
         "generate %s: %d accepted, %d rejected %s", spec.defect, len(pairs), report["rejected"], rejected
     )
     if len(pairs) < n:
-        raise RuntimeError(
+        raise TooFewPairsError(
             f"only {len(pairs)} of {n} {spec.defect} pairs passed the quality filter in "
             f"{attempt} attempts (rejected: {dict(filt.counts)}); fit longer, raise strength "
             "or guidance, or pass quality_filter=False."
@@ -221,9 +142,7 @@ def text2img_pairs(
     max_attempts: int,
     report: dict[str, Any],
 ) -> list[SyntheticPair]:
-    """Whole-image pairs (``augment.text2img``); a pair whose attention mask is empty is redrawn."""
-    from augment.text2img import text_to_image  # attention capture only loads for text2img
-
+    """Whole-image pairs (``augment.synth.text2img``); a pair whose attention mask is empty is redrawn."""
     pairs: list[SyntheticPair] = []
     attempts = 0
     while len(pairs) < n and attempts < max_attempts:
@@ -235,7 +154,7 @@ def text2img_pairs(
             pairs.append(pair)
     report |= {"accepted": len(pairs), "rejected": attempts - len(pairs), "attempts": attempts}
     if len(pairs) < n:
-        raise RuntimeError(
+        raise TooFewPairsError(
             f"only {len(pairs)} of {n} text2img {defect} pairs had a non-empty attention mask in "
             f"{attempts} attempts; fit longer or raise the guidance."
         )

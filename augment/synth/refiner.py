@@ -2,7 +2,7 @@
 
 After the first stage has painted a defect, the refiner runs a low-strength img2img pass
 (``strength`` 0.3 by default: the last 30% of the noise schedule) on the same window and the
-result is composited back inside the mask only, through ``augment.sampling.inpaint``: every
+result is composited back inside the mask only, through ``augment.synth.sampling.inpaint``: every
 pixel outside the mask stays bit for bit the first stage's (and so the source image's). The
 refiner never saw the placeholder tokens, so it gets the plain-word prompt
 "a photo of a pill with a scratch" and "a photo of a pill" as the negative.
@@ -18,7 +18,7 @@ import torch
 
 from augment.models.backbone import Backbone
 from augment.models.pretrained import is_refiner, load_refiner
-from augment.sampling import SampleConfig, inpaint
+from augment.synth.sampling import SampleConfig, inpaint
 
 __all__ = ["DEFAULT_REFINER_STRENGTH", "check_refiner_strength", "refine_in_mask", "resolve_refiner"]
 

@@ -18,7 +18,6 @@ import numpy as np
 from augment.data.index import DatasetIndex, index_folder, load_sample_arrays
 from augment.data.pairs import SyntheticPair
 from augment.data.split import FewShotSplit, make_split
-from augment.generation import SeedSource, check_images, check_masks, seed_stream
 from augment.masks.foreground import ForegroundCache
 from augment.masks.geometry import DEFAULT_MAX_ROTATION
 from augment.masks.sampler import MaskSampler
@@ -26,19 +25,24 @@ from augment.models.backbone import Backbone
 from augment.models.embedded import build_embedded_backbone
 from augment.models.fingerprint import model_fingerprint
 from augment.models.tokens import add_placeholder_tokens
-from augment.refiner import DEFAULT_REFINER_STRENGTH, check_refiner_strength, resolve_refiner
-from augment.sampling import SampleConfig
-from augment.synth_generate import (
-    PaintSpec,
+from augment.synth.batches import TrainData
+from augment.synth.fit import train
+from augment.synth.generate import PaintSpec, inpaint_pairs, paint, text2img_pairs
+from augment.synth.inputs import (
+    SeedSource,
     check_generate_counts,
-    inpaint_pairs,
-    paint,
+    check_images,
+    check_masks,
     plan_sources,
-    text2img_pairs,
+    seed_stream,
 )
-from augment.synth_io import load_folder, save_folder
-from augment.train_options import TrainOptions, write_validation_sheet
-from augment.training import TrainConfig, TrainData, train
+from augment.synth.io import load_folder, save_folder
+from augment.synth.options import FitConfig, TrainOptions
+from augment.synth.refiner import DEFAULT_REFINER_STRENGTH, check_refiner_strength, resolve_refiner
+from augment.synth.sampling import SampleConfig
+from augment.synth.text2img import Text2ImgConfig
+from augment.synth.text2img import mask_quality as mask_stats
+from augment.synth.validation import write_validation_sheet
 
 MAX_GOOD_IMAGES = 64
 
@@ -147,7 +151,7 @@ class DefectSynthesizer:
         """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses.
 
         ``options``: mixed precision, gradient checkpointing, 8-bit Adam, Min-SNR weighting and
-        validation sheets (``augment.train_options.TrainOptions`` or its arguments as a dict);
+        validation sheets (``augment.synth.options.TrainOptions`` or its arguments as a dict);
         validation sheets go to ``validation_dir`` (required when ``validate_every`` > 0).
         """
         options = options if isinstance(options, TrainOptions) else TrainOptions(**(options or {}))
@@ -174,7 +178,7 @@ class DefectSynthesizer:
             self.backbone.tokenizer, self.backbone.text_encoder, [product, *chosen]
         )
         data_ = self._train_data(split, chosen)
-        cfg = TrainConfig(
+        cfg = FitConfig(
             steps=steps,
             batch_size=batch_size,
             lr=lr,
@@ -229,7 +233,7 @@ class DefectSynthesizer:
     def _paint_spec(
         self, defect: str, steps: int, strength: float, guidance: float, refine: tuple[Backbone, float] | None
     ) -> PaintSpec:
-        """What ``augment.synth_generate.paint`` needs for one generate / reproduce call."""
+        """What ``augment.synth.generate.paint`` needs for one generate / reproduce call."""
         cfg = SampleConfig(
             steps=steps,
             strength=strength,
@@ -273,7 +277,7 @@ class DefectSynthesizer:
         their orientation; 180 any angle) and deformed on the object; 'procedural:blob|scratch|crack'). The returned
         mask is the region that visibly changed. Rejected samples are counted in ``last_report``.
         ``refiner``: an SDXL refiner (hub id, folder or Backbone) run as a second stage at
-        ``refiner_strength``, inside the mask only (``augment.refiner``). ``mask_quality=True``
+        ``refiner_strength``, inside the mask only (``augment.synth.refiner``). ``mask_quality=True``
         (text2img) adds the masks' area / IoU statistics against the shot masks to ``last_report``.
         """
         check_generate_counts(n, strength, steps)
@@ -328,11 +332,8 @@ class DefectSynthesizer:
         max_attempts: int | None,
         mask_quality: bool,
     ) -> list[SyntheticPair]:
-        """Whole-image pairs (``augment.synth_generate.text2img_pairs``) at (product, defect)
-        guidance ``scales``; ``mask_quality`` adds ``augment.text2img.mask_quality`` to the report."""
-        from augment.text2img import Text2ImgConfig
-        from augment.text2img import mask_quality as mask_stats
-
+        """Whole-image pairs (``augment.synth.generate.text2img_pairs``) at (product, defect)
+        guidance ``scales``; ``mask_quality`` adds ``augment.synth.text2img.mask_quality`` to the report."""
         res, ctx = self.config["resolution"], self.config["context"]
         cfg = Text2ImgConfig(steps, res, *scales)
         seeds, fingerprint, product = seed_stream(generator), self.fingerprint(), self._fitted_product()

@@ -1,0 +1,154 @@
+"""What one generate call is given, checked and loaded: counts, images, masks and per-pair seeds.
+
+Every pair gets its own integer seed, drawn from the caller's generator; the source image choice,
+the mask and the diffusion noise all derive from that seed alone, so a record's seed (with its
+source image and settings) reproduces the pair exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from augment.data.imageio import read_image
+from augment.errors import DataError
+from augment.masks.geometry import DEFAULT_MAX_ROTATION, check_rotation
+from augment.masks.sampler import MaskSampler, parse_mask_source
+
+__all__ = [
+    "SeedSource",
+    "SourcePlan",
+    "check_generate_counts",
+    "check_images",
+    "check_masks",
+    "load_sources",
+    "plan_sources",
+    "seed_stream",
+]
+
+SeedSource = int | np.random.Generator | torch.Generator | None
+
+
+def seed_stream(generator: SeedSource) -> np.random.Generator:
+    """A numpy generator for per-pair seeds from an int, numpy or torch generator (None: fresh entropy)."""
+    if isinstance(generator, np.random.Generator):
+        return generator
+    if isinstance(generator, torch.Generator):
+        return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    if generator is None or isinstance(generator, (int, np.integer)):
+        return np.random.default_rng(generator)
+    raise TypeError(
+        f"generator must be an int seed, np.random.Generator or torch.Generator, "
+        f"got {type(generator).__name__}."
+    )
+
+
+def check_images(images: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+    """A list of HWC uint8 RGB images (one array is a list of one)."""
+    items = [images] if isinstance(images, np.ndarray) else list(images)
+    if not items:
+        raise ValueError(
+            "images is empty; pass at least one defect-free HWC uint8 image, or None to use "
+            "the fitted defect-free images."
+        )
+    for i, img in enumerate(items):
+        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise TypeError(
+                f"images[{i}] must be an HWC uint8 RGB array, got "
+                f"{getattr(img, 'shape', type(img))} {getattr(img, 'dtype', '')}."
+            )
+    return items
+
+
+def check_masks(masks: Sequence[np.ndarray] | np.ndarray, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """HW {0,1} masks matching the images one to one (one mask is used for every image)."""
+    items = [masks] if isinstance(masks, np.ndarray) else list(masks)
+    if len(items) == 1 and len(images) > 1:
+        items = items * len(images)
+    if len(items) != len(images):
+        raise ValueError(
+            f"got {len(items)} masks for {len(images)} images; pass one mask per image "
+            "or a single mask for all."
+        )
+    out = []
+    for i, (mask, img) in enumerate(zip(items, images, strict=True)):
+        mask = np.asarray(mask)
+        if mask.shape != img.shape[:2]:
+            raise ValueError(
+                f"mask {i} has size {mask.shape} but its image is {img.shape[:2]}; "
+                "resize the mask to the image (nearest neighbour)."
+            )
+        if not mask.any():
+            raise ValueError(
+                f"mask {i} is empty (no defect pixel); give a mask with the region to paint, "
+                "or masks=None to sample one."
+            )
+        out.append((mask > 0).astype(np.uint8))
+    return out
+
+
+def check_generate_counts(n: int, strength: float, steps: int) -> None:
+    """Validate ``generate``'s pair count, strength and step count (ValueError saying what is expected)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}.")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must lie in [0, 1] (0 returns the source image), got {strength}.")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+
+
+def load_sources(
+    images: Sequence[np.ndarray | str | Path] | np.ndarray | None, good_images: Sequence[str]
+) -> tuple[list[np.ndarray], list[str]]:
+    """The defect-free images to paint into, with their names: ``images`` (arrays or paths) when
+    given, else the fitted ``good_images`` paths, which must all still exist."""
+    if images is not None:
+        listed = [images] if isinstance(images, (np.ndarray, str, Path)) else list(images)
+        names = [str(x) if isinstance(x, (str, Path)) else f"array[{i}]" for i, x in enumerate(listed)]
+        return check_images([read_image(x) if isinstance(x, (str, Path)) else x for x in listed]), names
+    paths = good_images
+    missing = [p for p in paths if not Path(p).is_file()]
+    if not paths or missing:
+        raise DataError(
+            f"the fitted defect-free images are not available ({len(missing)} of {len(paths)} "
+            "missing); pass images=[...] (or --data DIR on the command line)."
+        )
+    return [read_image(p) for p in paths], list(paths)
+
+
+@dataclass
+class SourcePlan:
+    """One inpaint call's defect-free images, their names, and where each pair's mask comes from:
+    ``given`` masks (one per image) or ``sampler`` (real masks rotated within +-``mask_rotation``)."""
+
+    images: list[np.ndarray]
+    names: list[str]
+    given: list[np.ndarray] | None
+    sampler: MaskSampler
+    mask_rotation: float = DEFAULT_MAX_ROTATION
+
+
+def plan_sources(
+    images: Sequence[np.ndarray | str | Path] | np.ndarray | None,
+    masks: Sequence[np.ndarray] | np.ndarray | None,
+    mask_source: str,
+    good_images: Sequence[str],
+    shot_masks: Sequence[np.ndarray],
+    mask_rotation: float = DEFAULT_MAX_ROTATION,
+    defect: str = "",
+) -> SourcePlan:
+    """Load and check ``generate``'s images and masks; 'real' mask sampling draws on ``shot_masks``
+    rotated within +-``mask_rotation`` degrees."""
+    mask_rotation = check_rotation(mask_rotation)
+    sources, names = load_sources(images, good_images)
+    given = check_masks(masks, sources) if masks is not None else None
+    sampler = (
+        MaskSampler(parse_mask_source(mask_source), None)
+        if given is not None
+        else MaskSampler.create(mask_source, shot_masks, mask_rotation, defect)
+    )
+    return SourcePlan(sources, names, given, sampler, mask_rotation)

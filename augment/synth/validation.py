@@ -1,0 +1,62 @@
+"""Validation contact sheets written during a fit: each defect type inpainted once from a fixed seed.
+
+The seed is the fit's own but the generator is fresh, so training randomness is untouched and two
+runs write the same sheets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from augment.data.sheets import save_contact_sheet
+from augment.models.backbone import Backbone
+from augment.models.tokens import prompt_for
+from augment.synth.batches import TrainData
+from augment.synth.options import TrainOptions
+from augment.synth.sampling import SampleConfig, inpaint
+
+__all__ = ["write_validation_sheet"]
+
+
+def _validation_items(
+    shots: Sequence[tuple[np.ndarray, np.ndarray, str]], goods: Sequence[np.ndarray]
+) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """One (source, mask, defect) per defect type: its first shot's mask on a defect-free image."""
+    items, seen = [], set()
+    for image, mask, defect in shots:
+        if defect in seen:
+            continue
+        seen.add(defect)
+        source = next((g for g in goods if g.shape[:2] == mask.shape), image)
+        items.append((source, mask, defect))
+    return items
+
+
+def write_validation_sheet(
+    backbone: Backbone,
+    data: TrainData,
+    resolution: int,
+    context: float,
+    options: TrainOptions,
+    step: int,
+    folder: Path,
+    seed: int = 0,
+) -> Path:
+    """Inpaint each defect type once (fixed seed) and write ``folder/step_XXXXXX.png``."""
+
+    cfg = SampleConfig(steps=options.validation_steps, resolution=resolution, context=context)
+    was_training = backbone.unet.training
+    backbone.unet.eval()
+    tiles = []
+    for source, mask, defect in _validation_items(data.shots, data.goods):
+        prompt, negative = prompt_for(data.product, defect), prompt_for(data.product, None)
+        out = inpaint(backbone, source, mask, prompt, negative, cfg, torch.Generator().manual_seed(seed))
+        tiles.append((out, mask, f"step {step} {defect}"))
+    backbone.unet.train(was_training)
+    path = Path(folder) / f"step_{step:06d}.png"
+    save_contact_sheet(path, tiles)
+    return path
