@@ -37,7 +37,7 @@ from augment.data.index import DatasetIndex, Sample, index_folder
 from augment.data.pairs import read_manifest, write_pair
 from augment.errors import DataError
 from augment.files import EXPORT_STATE, MANIFEST
-from augment.sharding import process_rank, shard_indices, under_launcher, wait_for_everyone
+from augment.processes import process_rank, shard_indices, under_launcher, wait_for_everyone
 from augment.sources import check_defects, open_source
 from augment.wrappers import sample_seed
 

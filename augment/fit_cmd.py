@@ -42,7 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mixed-precision",
         choices=("no", "fp16", "bf16"),
         default="no",
-        help="autocast precision (fp16 needs CUDA; bf16 also works on CPU)",
+        help="mixed precision through accelerate (fp16 needs CUDA; bf16 also works on CPU)",
+    )
+    parser.add_argument(
+        "--gradient-accumulation-steps",
+        type=int,
+        default=1,
+        metavar="K",
+        help="micro-batches summed into each optimizer step (default: 1)",
     )
     parser.add_argument(
         "--gradient-checkpointing", action="store_true", help="recompute UNet activations (less memory)"
@@ -91,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         options={
             "mixed_precision": args.mixed_precision,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
             "gradient_checkpointing": args.gradient_checkpointing,
             "adam_8bit": args.adam_8bit,
             "min_snr_gamma": args.min_snr_gamma,

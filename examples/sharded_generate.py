@@ -11,7 +11,8 @@ import argparse
 
 import torch
 
-from augment.sharding import generate_sharded, process_rank
+from augment.processes import process_rank
+from augment.sharding import generate_sharded
 from augment.synth.synthesizer import DefectSynthesizer
 
 

@@ -20,7 +20,7 @@ from augment.data.pairs import read_manifest
 from augment.errors import DataError
 from augment.export import export_dataset
 from augment.paste_bank import build_paste_bank
-from augment.sharding import WORLD_SIZE_VARIABLES, shard_indices
+from augment.processes import WORLD_SIZE_VARIABLES, shard_indices
 
 ROOT = Path(__file__).resolve().parents[1]
 # `defect-synth export` as each launched process runs it, plus what that process sees on return;
@@ -210,7 +210,7 @@ def test_lone_process_export_leaves_accelerate_alone(
 
     for name in WORLD_SIZE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("augment.sharding._state", no_state)
+    monkeypatch.setattr("augment.processes._state", no_state)
     counts = export_dataset(bank, tiny_pills, tmp_path / "out", ratio=0.5, defects=["spot"], progress=False)
     assert (counts["rank"], counts["world_size"], counts["written_now"]) == (0, 1, 3)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from augment.data.pairs import append_line, read_manifest
-from augment.sharding import WORLD_SIZE_VARIABLES, shard_indices, under_launcher
+from augment.processes import WORLD_SIZE_VARIABLES, shard_indices, under_launcher
 from augment.synth.synthesizer import DefectSynthesizer
 
 ROOT = Path(__file__).resolve().parents[1]

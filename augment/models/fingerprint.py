@@ -11,11 +11,12 @@ own device; just the sample and one integer travel to the CPU.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 
-__all__ = ["model_fingerprint", "tensor_digest"]
+__all__ = ["WeightsFingerprint", "model_fingerprint", "tensor_digest"]
 
 _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
@@ -41,3 +42,26 @@ def model_fingerprint(modules: Iterable[torch.nn.Module | None], sample: int = 1
             h.update(f"{index}:{name}|".encode())
             h.update(tensor_digest(tensor, sample))
     return h.hexdigest()[:length]
+
+
+class WeightsFingerprint:
+    """``model_fingerprint`` of some modules, computed once and kept until one of their weights changes.
+
+    The key is each tensor's storage and version counter, which every in-place update (an optimizer
+    step, a loaded state dict) bumps, so a loader asking for every sample costs no checksum.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[Any, ...] | None = None
+        self._value = ""
+
+    def __call__(self, modules: Sequence[torch.nn.Module | None]) -> str:
+        key = tuple(
+            (index, name, t.data_ptr(), t._version)
+            for index, module in enumerate(modules)
+            if module is not None
+            for name, t in module.state_dict(keep_vars=True).items()
+        )
+        if key != self._key:
+            self._key, self._value = key, model_fingerprint(modules)
+        return self._value

@@ -9,17 +9,25 @@ drawn with one numpy generator only, so it is reproducible and resumable.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from augment.data.index import Sample, load_sample_arrays
 from augment.data.resize import resize_image, resize_mask
+from augment.data.split import FewShotSplit
 from augment.models.tokens import prompt_for
 from augment.synth.options import FitConfig
 from augment.synth.windows import Box, jittered_box
 
-__all__ = ["Batch", "TrainData", "sample_batch"]
+__all__ = ["MAX_GOOD_IMAGES", "Batch", "TrainData", "good_images_of", "load_train_data", "sample_batch"]
+
+logger = logging.getLogger(__name__)
+
+MAX_GOOD_IMAGES = 64  # defect-free images held in memory for a fit (and painted into by default)
 
 
 @dataclass
@@ -79,3 +87,22 @@ def sample_batch(data: TrainData, cfg: FitConfig, rng: np.random.Generator) -> B
     pixels = torch.from_numpy(np.stack(images).astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
     mask = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
     return Batch(pixels.contiguous(), mask, prompts, defects)
+
+
+def good_images_of(split: FewShotSplit) -> list[Sample]:
+    """The split's defect-free training images a fit uses: the first ``MAX_GOOD_IMAGES`` (logged)."""
+    goods = split.good_train[:MAX_GOOD_IMAGES]
+    if len(split.good_train) > MAX_GOOD_IMAGES:
+        logger.info(
+            "fit uses the first %d of the split's %d defect-free training images (MAX_GOOD_IMAGES)",
+            MAX_GOOD_IMAGES,
+            len(split.good_train),
+        )
+    return goods
+
+
+def load_train_data(split: FewShotSplit, defects: Sequence[str], goods: Sequence[Sample]) -> TrainData:
+    """The split's shots of ``defects`` and the ``goods`` (see ``good_images_of``), loaded."""
+    shots = [(*load_sample_arrays(s), s.defect) for s in split.shots if s.defect in defects]
+    good_images = [load_sample_arrays(s)[0] for s in goods]
+    return TrainData(split.index.products[0], shots, good_images)

@@ -1,7 +1,8 @@
 """The fit loop: inpainting fine-tuning on windows around the few-shot defects.
 
 Each step draws a batch (``augment.synth.batches``) and takes the masked, attention-weighted loss
-(``augment.synth.losses``). What trains is chosen in one place (``prepare_trainable``): the whole
+(``augment.synth.losses``) under an ``accelerate.Accelerator``, which applies the precision,
+gradient accumulation and device of ``TrainOptions`` (``augment.synth.options``). What trains is chosen in one place (``prepare_trainable``): the whole
 UNet of the embedded default, LoRA adapters of a pretrained one, and the placeholder-token rows.
 
 Checkpoints (weights, optimizer, step, every random state) are written atomically every
@@ -11,7 +12,7 @@ run. A NaN/inf loss stops training with ``TrainingDivergedError`` and leaves the
 
 from __future__ import annotations
 
-import logging
+import functools
 import os
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -20,8 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import Accelerator
 from tqdm.auto import tqdm
 
+from augment.data.index import DatasetIndex, index_folder
+from augment.data.split import FewShotSplit, make_split
 from augment.errors import TrainingDivergedError
 from augment.files import CHECKPOINT
 from augment.models.backbone import Backbone
@@ -29,11 +33,76 @@ from augment.models.lora import LoraSettings, add_lora, lora_parameters
 from augment.models.tokens import add_placeholder_tokens, train_only_rows
 from augment.synth.batches import TrainData, sample_batch
 from augment.synth.losses import diffusion_loss
-from augment.synth.options import FitConfig, autocast, check_device, grad_scaler, make_optimizer
+from augment.synth.options import FitConfig, TrainOptions, make_accelerator, make_optimizer
 
-__all__ = ["prepare_trainable", "save_checkpoint", "train"]
+__all__ = [
+    "Data",
+    "check_fit_args",
+    "fit_defects",
+    "fit_product",
+    "fit_split",
+    "prepare_trainable",
+    "save_checkpoint",
+    "train",
+]
 
-logger = logging.getLogger(__name__)
+
+Data = str | Path | DatasetIndex | FewShotSplit
+
+
+def fit_split(data: Data, shots: int | None, seed: int) -> FewShotSplit:
+    """The few-shot split to fit on: ``data`` itself, or made from an index or a folder."""
+    if isinstance(data, FewShotSplit):
+        return data
+    index = data if isinstance(data, DatasetIndex) else index_folder(data)
+    return make_split(index, shots=shots, seed=seed)
+
+
+def fit_defects(split: FewShotSplit, defects: Sequence[str] | None) -> list[str]:
+    """The defect types to fit: ``defects`` (all of the split's shots' when None), all known."""
+    available = sorted({s.defect for s in split.shots})
+    chosen = list(defects) if defects else available
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        raise ValueError(f"unknown defect type(s) {unknown}; the data has {available}.")
+    return chosen
+
+
+def fit_product(products: Sequence[str], fitted: str | None) -> str:
+    """The one product of the data, which must be the one already fitted (if any)."""
+    if len(products) != 1:
+        raise ValueError(
+            f"fit one product at a time; the data holds {list(products)}. "
+            "Pass one product's folder (or index_folder(..., product=...))."
+        )
+    if fitted is not None and products[0] != fitted:
+        raise ValueError(
+            f"this synthesizer was fitted on product {fitted!r} but the data is "
+            f"{products[0]!r}; fit a new synthesizer for {products[0]!r}."
+        )
+    return products[0]
+
+
+def check_fit_args(
+    steps: int,
+    resolution: int | None,
+    model_resolution: int,
+    options: TrainOptions,
+    validation_dir: str | Path | None,
+) -> None:
+    """Refuse a fit whose arguments cannot work, before any file is read."""
+    if options.validate_every and validation_dir is None:
+        raise ValueError(
+            f"validate_every={options.validate_every} needs validation_dir= (where the contact "
+            "sheets go); pass a folder or set validate_every=0."
+        )
+    if resolution is not None and resolution != model_resolution:
+        raise ValueError(
+            f"resolution {resolution} differs from the model's {model_resolution}; "
+            f"build DefectSynthesizer(resolution={resolution}) instead."
+        )
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
 
 
 def prepare_trainable(
@@ -116,6 +185,62 @@ def _restore(
     return int(state["step"]), list(state["losses"])
 
 
+def _checkpoint_path(checkpoint_dir: str | Path | None, resume: bool) -> Path | None:
+    """Where the checkpoint goes; with ``resume`` it must already be there."""
+    ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
+    if resume and (ckpt is None or not ckpt.is_file()):
+        raise ValueError(
+            f"resume=True but there is no checkpoint at {ckpt}; run fit once with a "
+            "checkpoint folder first, or drop resume."
+        )
+    return ckpt
+
+
+def _accelerator(options: TrainOptions, backbone: Backbone) -> Accelerator:
+    """The fit's Accelerator, with the backbone placed on its device (one process only, for now)."""
+    accelerator = make_accelerator(options, backbone.device)
+    if accelerator.num_processes > 1:
+        raise ValueError(
+            f"fit trains in one process; this one is 1 of {accelerator.num_processes}. Attention "
+            "capture swaps the UNet's processors, which a DistributedDataParallel wrapper hides: "
+            "start fit without 'accelerate launch' (export and generation do run sharded)."
+        )
+    if backbone.device.type != accelerator.device.type:
+        backbone.to(accelerator.device)
+    return accelerator
+
+
+def _optimizer_step(
+    accelerator: Accelerator,
+    backbone: Backbone,
+    data: TrainData,
+    cfg: FitConfig,
+    opt: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    check: Callable[[torch.Tensor], None],
+) -> float:
+    """One optimizer step over ``gradient_accumulation_steps`` micro-batches; their mean loss."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    micro, total = cfg.options.gradient_accumulation_steps, 0.0
+    for _ in range(micro):
+        with accelerator.accumulate(backbone.unet):
+            batch = sample_batch(data, cfg, rng)
+            with ExitStack() as hooks:  # attention capture stays installed through the backward pass
+                with accelerator.autocast():
+                    loss = diffusion_loss(
+                        backbone, batch, gen, cfg.attention_loss, hooks, cfg.options.min_snr_gamma
+                    )
+                check(loss)
+                accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(params, 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        total += loss.item()
+    return total / micro
+
+
 def train(
     backbone: Backbone,
     data: TrainData,
@@ -132,41 +257,22 @@ def train(
     ``on_step(n)`` runs after each optimizer step ``n`` (1-based), e.g. to write validation images;
     ``lora`` sets the adapters of a pretrained backbone (default ``LoraSettings()``).
     """
-    ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
-    if resume and (ckpt is None or not ckpt.is_file()):
-        raise ValueError(
-            f"resume=True but there is no checkpoint at {ckpt}; run fit once with a "
-            "checkpoint folder first, or drop resume."
-        )
+    ckpt = _checkpoint_path(checkpoint_dir, resume)
     torch.set_flush_denormal(True)
-    options = cfg.options
-    check_device(options, backbone.device)
+    accelerator = _accelerator(cfg.options, backbone)
     groups = prepare_trainable(backbone, token_ids, lora)
-    if options.gradient_checkpointing:
+    if cfg.options.gradient_checkpointing:
         backbone.unet.enable_gradient_checkpointing()
-    base_lr = {"unet": cfg.lr, "tokens": cfg.token_lr}
-    opt = make_optimizer(groups, cfg.lr, options)
-    scaler = grad_scaler(options, backbone.device)
+    opt = accelerator.prepare_optimizer(make_optimizer(groups, cfg.lr, cfg.options))
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     start, losses = _restore(ckpt, backbone, opt, rng, gen) if resume and ckpt is not None else (0, [])
     last_good = start if resume else None
     backbone.unet.train()
     bar = tqdm(range(start, cfg.steps), desc="fit", initial=start, total=cfg.steps, disable=not progress)
     for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = base_lr[group["name"]] * min(1.0, (step + 1) / max(1, cfg.warmup))
-        batch = sample_batch(data, cfg, rng)
-        with ExitStack() as hooks:
-            with autocast(options, backbone.device):
-                loss = diffusion_loss(backbone, batch, gen, cfg.attention_loss, hooks, options.min_snr_gamma)
-            _check_finite(loss, step, ckpt, last_good, cfg.lr)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
-        scaler.step(opt)
-        scaler.update()
-        losses.append(loss.item())
+        _warm_up(opt, cfg, step)
+        check = functools.partial(_check_finite, step=step, ckpt=ckpt, last_good=last_good, lr=cfg.lr)
+        losses.append(_optimizer_step(accelerator, backbone, data, cfg, opt, rng, gen, check))
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if ckpt is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
             save_checkpoint(ckpt, _state(backbone, opt, step + 1, rng, gen, losses, cfg))
@@ -175,6 +281,13 @@ def train(
             on_step(step + 1)
     backbone.unet.eval()
     return losses
+
+
+def _warm_up(opt: torch.optim.Optimizer, cfg: FitConfig, step: int) -> None:
+    """Each group's learning rate, raised linearly over the first ``cfg.warmup`` steps."""
+    base = {"unet": cfg.lr, "tokens": cfg.token_lr}
+    for group in opt.param_groups:
+        group["lr"] = base[group["name"]] * min(1.0, (step + 1) / max(1, cfg.warmup))
 
 
 def _check_finite(loss: torch.Tensor, step: int, ckpt: Path | None, last_good: int | None, lr: float) -> None:

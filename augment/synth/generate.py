@@ -11,6 +11,7 @@ synthesizer keeps the state (weights, shots, configuration) and passes in what o
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,10 @@ from augment.errors import TooFewPairsError
 from augment.masks.changed import changed_region
 from augment.masks.foreground import ForegroundCache
 from augment.masks.quality import QualityFilter
+from augment.masks.sampler import MaskSampler
 from augment.models.backbone import Backbone
 from augment.models.tokens import prompt_for
-from augment.synth.inputs import SourcePlan
+from augment.synth.inputs import SourcePlan, check_masks
 from augment.synth.refiner import refine_in_mask
 from augment.synth.sampling import SampleConfig, inpaint
 from augment.synth.text2img import Text2ImgConfig, text_to_image
@@ -33,7 +35,7 @@ from augment.synth.text2img import Text2ImgConfig, text_to_image
 # The messages are the synthesizer's: keep its logger name so logging configuration still applies.
 logger = logging.getLogger("augment.synth.synthesizer")
 
-__all__ = ["PaintSpec", "inpaint_pairs", "paint", "text2img_pairs"]
+__all__ = ["PaintSpec", "inpaint_pairs", "paint", "record_mask", "text2img_pairs"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,20 @@ def paint(spec: PaintSpec, seed: int, source: np.ndarray, mask: np.ndarray) -> t
         refiner, strength = spec.refine
         out = refine_in_mask(refiner, out, mask, spec.product, spec.defect, strength, spec.cfg, gen)
     return out, changed_region(source, out, mask)
+
+
+def record_mask(
+    record: dict[str, Any], source: np.ndarray, given: np.ndarray | None, shot_masks: Sequence[np.ndarray]
+) -> np.ndarray:
+    """The input mask a record's pair was painted under: the ``given`` one, or redrawn from its seed."""
+    if record["mask_source"] == "given":
+        if given is None:
+            raise ValueError("this pair was made from a given mask; pass it as mask=.")
+        return check_masks([given], [source])[0]
+    # records written before mask_rotation existed used full rotation
+    rotation = float(record.get("mask_rotation", 180.0))
+    sampler = MaskSampler.create(record["mask_source"], shot_masks, rotation, str(record["defect"]))
+    return sampler(ForegroundCache([source])[0], np.random.default_rng(int(record["seed"])))
 
 
 def _record(

@@ -1,4 +1,4 @@
-"""Saving and loading a synthesizer folder: config.json, one folder per component, the fitted shots.
+"""Saving and loading a synthesizer folder: config.json, fitted.json, one folder per component, shots.
 
 The layout follows diffusers pipelines: each component (``unet/``, ``text_encoder/``,
 ``tokenizer/``, ``scheduler/`` and, when present, ``vae/``, ``text_encoder_2/``, ``tokenizer_2/``)
@@ -6,6 +6,9 @@ is written with its own ``save_pretrained`` (weights as safetensors) and named i
 library and class, so loading needs no knowledge of how the backbone was built. A LoRA-adapted
 pretrained backbone saves its base weights there and its adapters under ``lora/``
 (``augment.models.lora``), since an adapted model's own ``save_pretrained`` does not reload.
+config.json holds the configuration (``SynthConfig``) and how to load the components; fitted.json
+what fitting learnt (``FittedState``) and the weights' fingerprint. Folders saved before fitted.json
+existed kept the fitted state in config.json and still load.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from augment.errors import DataError
-from augment.files import CONFIG, LORA, SHOTS
+from augment.files import CONFIG, FITTED, LORA, SHOTS
 from augment.models.backbone import Backbone
 from augment.models.lora import has_lora, load_lora, save_base_model, save_lora
+from augment.synth.config import FittedState, SynthConfig
+
+__all__ = ["load_folder", "read_config", "read_shots", "save_folder", "saved_fingerprint"]
 
 COMPONENTS = ("unet", "text_encoder", "tokenizer", "scheduler", "vae", "text_encoder_2", "tokenizer_2")
 Shots = dict[str, list[tuple[np.ndarray, np.ndarray]]]
@@ -34,10 +40,33 @@ def _load_component(folder: Path, spec: Sequence[str]) -> Any:
     return getattr(importlib.import_module(library), cls_name).from_pretrained(folder)
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to a temporary name, then rename (never a torn file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def _save_shots(path: Path, shots: Shots) -> None:
+    tensors = {
+        f"{d}/{i}/{kind}": torch.from_numpy(np.ascontiguousarray(arr))
+        for d, items in shots.items()
+        for i, pair in enumerate(items)
+        for kind, arr in zip(("image", "mask"), pair, strict=True)
+    }
+    save_file(tensors or {"empty": torch.zeros(1)}, path)
+
+
 def save_folder(
-    path: str | Path, class_name: str, config: dict[str, Any], backbone: Backbone, shots: Shots
+    path: str | Path,
+    class_name: str,
+    config: SynthConfig,
+    fitted: FittedState,
+    fingerprint: str,
+    backbone: Backbone,
+    shots: Shots,
 ) -> Path:
-    """Write every component, the shots and (last, atomically) config.json."""
+    """Write every component, the shots, fitted.json and (last, atomically) config.json."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     specs = {}
@@ -49,18 +78,12 @@ def save_folder(
             else:
                 component.save_pretrained(path / name)
             specs[name] = [type(component).__module__.split(".")[0], type(component).__name__]
-    tensors = {
-        f"{d}/{i}/{kind}": torch.from_numpy(np.ascontiguousarray(arr))
-        for d, items in shots.items()
-        for i, pair in enumerate(items)
-        for kind, arr in zip(("image", "mask"), pair, strict=True)
-    }
-    save_file(tensors or {"empty": torch.zeros(1)}, path / SHOTS)
+    _save_shots(path / SHOTS, shots)
     if has_lora(backbone.unet):
         save_lora(backbone, path / LORA)
-    tmp = path / f".{CONFIG}.tmp"
-    tmp.write_text(json.dumps({"_class_name": class_name, **config, "components": specs}, indent=2))
-    tmp.replace(path / CONFIG)
+    _write_json(path / FITTED, fitted.to_dict() | {"fingerprint": fingerprint})
+    backbone_spec = {"family": backbone.family, "source": backbone.source, "components": specs}
+    _write_json(path / CONFIG, {"_class_name": class_name, **config.to_dict(), **backbone_spec})
     return path
 
 
@@ -81,15 +104,33 @@ def read_config(path: Path, class_name: str) -> dict[str, Any]:
     return config
 
 
-def load_folder(path: str | Path, class_name: str) -> tuple[dict[str, Any], Backbone, Shots]:
-    """(config, backbone, shots) of a folder written by ``save_folder``."""
+def saved_fingerprint(path: str | Path) -> str | None:
+    """The weights' fingerprint recorded when the folder was saved (read without loading weights)."""
+    path = Path(path)
+    for name in (FITTED, CONFIG):  # folders saved before fitted.json kept it in config.json
+        if (path / name).is_file():
+            value = json.loads((path / name).read_text()).get("fingerprint")
+            if value:
+                return str(value)
+    return None
+
+
+def read_fitted(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """fitted.json of a saved synthesizer; folders saved before it existed kept it in config.json."""
+    fitted = path / FITTED
+    return json.loads(fitted.read_text()) if fitted.is_file() else config
+
+
+def load_folder(path: str | Path, class_name: str) -> tuple[SynthConfig, FittedState, Backbone, Shots]:
+    """(configuration, fitted state, backbone, shots) of a folder written by ``save_folder``."""
     path = Path(path)
     config = read_config(path, class_name)
     parts = {name: _load_component(path / name, spec) for name, spec in config["components"].items()}
     backbone = Backbone(**parts, family=config["family"], source=config["source"])
     if (path / LORA).is_dir():
         load_lora(backbone, path / LORA)
-    return config, backbone, read_shots(path / SHOTS)
+    fitted = FittedState.from_dict(read_fitted(path, config))
+    return SynthConfig.from_dict(config), fitted, backbone, read_shots(path / SHOTS)
 
 
 def read_shots(path: Path) -> Shots:

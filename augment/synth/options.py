@@ -1,13 +1,15 @@
-"""Optional training features, chosen in one place (``TrainOptions``) and applied by the fit loop.
+"""Optional training features, chosen in one place (``TrainOptions``) and applied through accelerate.
 
-- ``mixed_precision``: "no", "bf16" or "fp16" through ``torch.autocast`` (weights stay float32).
-  On CPU only bf16 autocast works; fp16 needs CUDA and uses a gradient scaler there.
+- ``mixed_precision``: "no", "bf16" or "fp16": ``accelerate.Accelerator``'s autocast (weights stay
+  float32) and, for fp16, its gradient scaler. On CPU only bf16 works; fp16 needs CUDA.
+- ``gradient_accumulation_steps``: micro-batches summed into each optimizer step (the batch the
+  step sees is ``batch_size`` times this), through ``Accelerator.accumulate``.
 - ``gradient_checkpointing``: ``unet.enable_gradient_checkpointing()`` (activations recomputed
   in the backward pass; the attention store is frozen after the forward pass, so the recompute
   never counts a map twice).
 - ``adam_8bit``: bitsandbytes' ``AdamW8bit`` when bitsandbytes is importable.
-- ``min_snr_gamma``: Min-SNR-gamma loss weighting (Hang et al. 2023, "Efficient Diffusion Training
-  via Min-SNR Weighting Strategy"); ``None`` turns it off, 5 is the paper's choice.
+- ``min_snr_gamma``: Min-SNR-gamma loss weighting (``augment.synth.losses.min_snr_weight``);
+  ``None`` turns it off, 5 is the paper's choice.
 - ``validate_every``: every N steps, a contact sheet of validation inpaintings (one per defect
   type, drawn from a fixed seed so training randomness is untouched) under the validation folder
   (``augment.synth.validation``).
@@ -17,21 +19,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import GradientAccumulationPlugin
 
-__all__ = [
-    "FitConfig",
-    "TrainOptions",
-    "autocast",
-    "check_device",
-    "grad_scaler",
-    "make_optimizer",
-]
+from augment.processes import under_launcher
+
+__all__ = ["PRECISIONS", "FitConfig", "TrainOptions", "make_accelerator", "make_optimizer"]
 
 PRECISIONS = ("no", "fp16", "bf16")
 
@@ -46,6 +44,7 @@ class TrainOptions:
     min_snr_gamma: float | None = None
     validate_every: int = 0
     validation_steps: int = 10
+    gradient_accumulation_steps: int = 1
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in PRECISIONS:
@@ -60,46 +59,11 @@ class TrainOptions:
                 f"validate_every must be >= 0 (0: never) and validation_steps >= 1, got "
                 f"{self.validate_every} and {self.validation_steps}."
             )
-
-
-def check_device(options: TrainOptions, device: torch.device) -> None:
-    """fp16 autocast exists only on CUDA: say so before any step runs."""
-    if options.mixed_precision == "fp16" and device.type != "cuda":
-        raise ValueError(
-            f"mixed_precision='fp16' needs a CUDA GPU, but the model is on {device.type}; "
-            "use mixed_precision='bf16' (works on CPU) or 'no'."
-        )
-
-
-@contextlib.contextmanager
-def autocast(options: TrainOptions, device: torch.device) -> Iterator[None]:
-    """``torch.autocast`` for the chosen precision on ``device`` (no-op for "no")."""
-    if options.mixed_precision == "no":
-        yield
-        return
-    check_device(options, device)
-    dtype = torch.bfloat16 if options.mixed_precision == "bf16" else torch.float16
-    with torch.autocast(device_type=device.type, dtype=dtype):
-        yield
-
-
-def grad_scaler(options: TrainOptions, device: torch.device) -> torch.amp.GradScaler:
-    """A loss scaler, enabled only for fp16 (bf16 has float32's range and needs none)."""
-    return torch.amp.GradScaler(device.type, enabled=options.mixed_precision == "fp16")
-
-
-def make_optimizer(groups: list[dict], lr: float, options: TrainOptions) -> torch.optim.Optimizer:
-    """AdamW, or bitsandbytes' 8-bit AdamW when ``options.adam_8bit`` (a ValueError if it is missing)."""
-    if not options.adam_8bit:
-        return torch.optim.AdamW(groups, lr=lr)
-    try:
-        bnb = importlib.import_module("bitsandbytes")
-    except ImportError as exc:
-        raise ValueError(
-            "adam_8bit=True needs bitsandbytes, which is not installed here: `pip install "
-            "bitsandbytes` (on a CUDA machine), or drop --adam-8bit to use torch's AdamW."
-        ) from exc
-    return bnb.optim.AdamW8bit(groups, lr=lr)
+        if isinstance(self.gradient_accumulation_steps, bool) or self.gradient_accumulation_steps < 1:
+            raise ValueError(
+                f"gradient_accumulation_steps must be an integer >= 1 (1: no accumulation), "
+                f"got {self.gradient_accumulation_steps!r}."
+            )
 
 
 @dataclass
@@ -119,3 +83,42 @@ class FitConfig:
     checkpoint_every: int = 100
     attention_loss: bool = True
     options: TrainOptions = field(default_factory=TrainOptions)
+
+
+def make_accelerator(options: TrainOptions, device: torch.device) -> Accelerator:
+    """The ``Accelerator`` of one fit: precision and accumulation from ``options``, on ``device``'s kind.
+
+    accelerate keeps one precision per process. A lone process (no launcher) may fit again with
+    other options, so its accelerate state is started afresh for each fit; launched processes
+    share theirs and must agree.
+    """
+    if options.mixed_precision == "fp16" and device.type != "cuda":
+        raise ValueError(
+            f"mixed_precision='fp16' needs a CUDA GPU, but the model is on {device.type}; "
+            "use mixed_precision='bf16' (works on CPU) or 'no'."
+        )
+    if not under_launcher():
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    accumulation = GradientAccumulationPlugin(
+        num_steps=options.gradient_accumulation_steps, sync_with_dataloader=False
+    )
+    return Accelerator(
+        mixed_precision=options.mixed_precision,
+        gradient_accumulation_plugin=accumulation,
+        cpu=device.type == "cpu",
+    )
+
+
+def make_optimizer(groups: list[dict], lr: float, options: TrainOptions) -> torch.optim.Optimizer:
+    """AdamW, or bitsandbytes' 8-bit AdamW when ``options.adam_8bit`` (a ValueError if it is missing)."""
+    if not options.adam_8bit:
+        return torch.optim.AdamW(groups, lr=lr)
+    try:
+        bnb = importlib.import_module("bitsandbytes")
+    except ImportError as exc:
+        raise ValueError(
+            "adam_8bit=True needs bitsandbytes, which is not installed here: `pip install "
+            "bitsandbytes` (on a CUDA machine), or leave adam_8bit off to use torch's AdamW."
+        ) from exc
+    return bnb.optim.AdamW8bit(groups, lr=lr)

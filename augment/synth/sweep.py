@@ -13,6 +13,7 @@ from typing import Any
 
 from augment.data.pairs import SyntheticPair
 from augment.data.sheets import save_contact_sheet
+from augment.synth.synthesizer import DefectSynthesizer
 
 __all__ = ["DEFAULT_STRENGTHS", "strength_sweep"]
 
@@ -20,7 +21,7 @@ DEFAULT_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def strength_sweep(
-    synth: Any,
+    synth: DefectSynthesizer,
     out: str | Path,
     defect: str | None = None,
     strengths: Sequence[float] = DEFAULT_STRENGTHS,

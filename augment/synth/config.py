@@ -1,0 +1,73 @@
+"""The synthesizer's configuration and its fitted state, as two dataclasses that are the schema.
+
+``SynthConfig`` holds the constructor arguments that shape the model (saved as ``config.json``, as
+diffusers does); ``FittedState`` holds what ``fit`` learnt about the data (saved apart, as
+``fitted.json``). ``DefectSynthesizer(backbone, **config, **fitted)`` rebuilds a synthesizer from
+the two: there is no other list of keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["FittedState", "SynthConfig"]
+
+
+def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``data`` that are fields of the dataclass ``cls`` (a saved file holds more)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """``resolution``: side of the window the model denoises; ``context``: window side over the
+    defect's longer side; ``channels``: UNet widths of the embedded default; ``seed``: its initial
+    weights."""
+
+    resolution: int = 32
+    context: float = 1.5
+    channels: tuple[int, ...] = (32, 64, 96)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.resolution, bool) or int(self.resolution) < 8:
+            raise ValueError(f"resolution must be an integer >= 8 pixels, got {self.resolution!r}.")
+        if not float(self.context) >= 1.0:
+            raise ValueError(
+                f"context (window side over the defect's longer side) must be >= 1, got {self.context!r}."
+            )
+        object.__setattr__(self, "resolution", int(self.resolution))
+        object.__setattr__(self, "context", float(self.context))
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        object.__setattr__(self, "seed", int(self.seed))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"channels": list(self.channels)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SynthConfig:
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class FittedState:
+    """What ``fit`` learnt: the ``product`` name, its ``defects`` types and the ``good_images`` (paths
+    of defect-free images) that generation paints into by default."""
+
+    product: str | None = None
+    defects: tuple[str, ...] = ()
+    good_images: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "defects", tuple(str(d) for d in self.defects))
+        object.__setattr__(self, "good_images", tuple(str(p) for p in self.good_images))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"product": self.product, "defects": list(self.defects), "good_images": list(self.good_images)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FittedState:
+        return cls(**_known(cls, data))
