@@ -1,7 +1,7 @@
 """``defect-synth export``: write a dataset plus synthetic defects to disk (MVTec layout + manifest).
 
 Under ``accelerate launch -m augment.cli export ...`` each process writes its share and prints
-its own counts (``rank``, ``world_size``, ``written_now``); see `augment.export`.
+its own counts (``rank``, ``world_size``, ``written_now``); see `augment.loaders.export`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from augment.export import export_dataset
+    from augment.loaders.export import export_dataset
 
     counts = export_dataset(
         args.model,

@@ -22,7 +22,7 @@ import torch
 from augment.data.index import index_folder
 from augment.data.pairs import write_pair
 from augment.data.split import FewShotSplit, make_split
-from augment.paste_bank import build_paste_bank
+from augment.loaders.paste_bank import build_paste_bank
 from eval.cache import FeatureCache
 from eval.compare import FID_BIAS_NOTE, EvalConfig, compare_files, resolve_distance
 from eval.features import feature_spec, load_inception

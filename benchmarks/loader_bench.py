@@ -25,13 +25,13 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import albumentations as A
 from torch.utils.data import DataLoader
 
-from augment import sources
 from augment.data.dataset import DefectDataset
 from augment.data.demo_data import make_demo_dataset
 from augment.data.index import index_folder
-from augment.paste_bank import build_paste_bank
-from augment.transform import DefectAugment
-from augment.wrappers import seed_worker
+from augment.loaders import sources
+from augment.loaders.paste_bank import build_paste_bank
+from augment.loaders.transform import DefectAugment
+from augment.loaders.wrappers import seed_worker
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -28,14 +28,8 @@ from augment.data.index import GOOD, Sample, load_sample_arrays
 from augment.data.pairs import SyntheticPair
 from augment.data.resize import resize_image, resize_mask
 from augment.data.split import FewShotSplit
-from downstream.arms import (
-    bank_pairs,
-    check_arms,
-    copy_paste_pairs,
-    open_synthetic_source,
-    procedural_pairs,
-    synthesizer_pairs,
-)
+from augment.loaders.sources import describe, open_source
+from downstream.arms import check_arms, copy_paste_pairs, procedural_pairs, synthetic_pairs
 from downstream.data import Item, SegmentationSet, target_size, train_augmentation
 from downstream.metrics import DEFAULT_BINS, SegmentationMetrics
 from downstream.trainer import TrainConfig, Trainer, build_model, predict
@@ -192,7 +186,7 @@ class ArmData:
     ) -> None:
         self.config, self.shots, self.goods = config, shots, goods
         self.counts = extra_counts(split, config.synthetic_ratio)
-        self.source = open_synthetic_source(synthetic) if synthetic is not None else None
+        self.source = open_source(synthetic) if synthetic is not None else None
         self._pool: list[SyntheticPair] | None = None
 
     def extra(self, arm: str, seed: int) -> list[Item]:
@@ -205,10 +199,10 @@ class ArmData:
             return _to_items(procedural_pairs(goods, self.counts, seed), size, arm)
         if arm == "synthetic":
             assert self.source is not None  # checked by check_arms
-            if self.source.kind == "bank":
-                return _to_items(bank_pairs(self.source, self.counts, seed), size, arm)
-            if self._pool is None:
-                self._pool = synthesizer_pairs(self.source, self.counts, goods, seed, self.config.progress)
+            if self.source.kind != "synthesizer":  # banks and copy-paste redraw with each seed
+                return _to_items(synthetic_pairs(self.source, self.counts, goods, seed), size, arm)
+            if self._pool is None:  # a synthesizer paints once; its pairs serve every seed
+                self._pool = synthetic_pairs(self.source, self.counts, goods, seed, self.config.progress)
             return _to_items(self._pool, size, arm)
         return []
 
@@ -266,7 +260,7 @@ def run_benchmark(
         "input_size": list(size),
         "split": split.summary(),
         "split_files": split.to_dict(),
-        "synthetic_source": data.source.to_dict() if data.source else None,
+        "synthetic_source": describe(data.source) if data.source else None,
         "extra_per_defect": data.counts,
         "versions": library_versions(),
         "runs": runs,

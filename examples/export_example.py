@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from augment.data.index import index_folder
-from augment.export import export_dataset
+from augment.loaders.export import export_dataset
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

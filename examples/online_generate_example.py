@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader
 
 from augment.data.imageio import read_image, write_png
 from augment.data.index import index_folder
-from augment.transform import DefectAugment
-from augment.wrappers import SyntheticDefectDataset, seed_worker
+from augment.loaders.transform import DefectAugment
+from augment.loaders.wrappers import SyntheticDefectDataset, seed_worker
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

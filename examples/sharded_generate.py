@@ -11,8 +11,8 @@ import argparse
 
 import torch
 
+from augment.loaders.sharding import generate_sharded
 from augment.processes import process_rank
-from augment.sharding import generate_sharded
 from augment.synth.synthesizer import DefectSynthesizer
 
 

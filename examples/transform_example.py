@@ -13,7 +13,7 @@ import albumentations as A
 from augment.data.dataset import DefectDataset
 from augment.data.imageio import write_png
 from augment.data.index import index_folder
-from augment.transform import DefectAugment
+from augment.loaders.transform import DefectAugment
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from augment.data.dataset import DefectDataset
 from augment.data.imageio import write_png
 from augment.data.index import index_folder
-from augment.wrappers import MixedDefectDataset, SyntheticDefectDataset, seed_worker
+from augment.loaders.wrappers import MixedDefectDataset, SyntheticDefectDataset, seed_worker
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -11,14 +11,9 @@ from augment.data.index import index_folder, load_sample_arrays
 from augment.data.pairs import SyntheticPair, write_pair
 from augment.data.split import make_split
 from augment.errors import DataError
+from augment.loaders.sources import open_source
 from augment.masks.foreground import estimate_foreground
-from downstream.arms import (
-    bank_pairs,
-    check_arms,
-    copy_paste_pairs,
-    open_synthetic_source,
-    procedural_pairs,
-)
+from downstream.arms import check_arms, copy_paste_pairs, procedural_pairs, synthetic_pairs
 
 
 @pytest.fixture(scope="module")
@@ -75,28 +70,28 @@ def _bank(root: Path, n: int) -> Path:
 
 
 def test_bank_pairs_draw_the_asked_number(tmp_path: Path) -> None:
-    source = open_synthetic_source(_bank(tmp_path, 5))
+    source = open_source(_bank(tmp_path, 5))
     assert source.kind == "bank"
-    pairs = bank_pairs(source, {"crack": 3}, seed=0)
+    pairs = synthetic_pairs(source, {"crack": 3}, [], seed=0)
     assert len(pairs) == 3
     assert len({p.record["name"] for p in pairs}) == 3
 
 
 def test_bank_without_the_defect_type_is_refused(tmp_path: Path) -> None:
-    source = open_synthetic_source(_bank(tmp_path, 2))
+    source = open_source(_bank(tmp_path, 2))
     with pytest.raises(DataError, match="no pairs of defect type 'spot'"):
-        bank_pairs(source, {"spot": 1}, seed=0)
+        synthetic_pairs(source, {"spot": 1}, [], seed=0)
 
 
 def test_bank_fingerprint_changes_with_its_content(tmp_path: Path) -> None:
-    before = open_synthetic_source(_bank(tmp_path, 2)).fingerprint
+    before = open_source(_bank(tmp_path, 2)).fingerprint
     _bank(tmp_path / "other", 3)
-    assert open_synthetic_source(tmp_path / "other").fingerprint != before
+    assert open_source(tmp_path / "other").fingerprint != before
 
 
 def test_unknown_source_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="neither a bank"):
-        open_synthetic_source(tmp_path)
+        open_source(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from augment.data.index import index_folder
-from augment.paste_bank import build_paste_bank
+from augment.loaders.paste_bank import build_paste_bank
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from augment.data.index import index_folder, load_sample_arrays
-from augment.sources import SynthesizerSource, open_source
-from augment.transform import DefectAugment
+from augment.loaders.sources import SynthesizerSource, open_source
+from augment.loaders.transform import DefectAugment
 
 synthesizer = pytest.importorskip(
     "augment.synth.synthesizer",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from augment.data.imageio import read_mask
-from augment.paste_bank import build_paste_bank
+from augment.loaders.paste_bank import build_paste_bank
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -18,8 +18,8 @@ from augment.cli import main
 from augment.data.index import index_folder
 from augment.data.pairs import read_manifest
 from augment.errors import DataError
-from augment.export import export_dataset
-from augment.paste_bank import build_paste_bank
+from augment.loaders.export import export_dataset
+from augment.loaders.paste_bank import build_paste_bank
 from augment.processes import WORLD_SIZE_VARIABLES, shard_indices
 
 ROOT = Path(__file__).resolve().parents[1]

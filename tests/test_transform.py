@@ -10,8 +10,8 @@ import pytest
 
 from augment.data.index import index_folder, load_sample_arrays
 from augment.errors import DataError
-from augment.paste_bank import build_paste_bank
-from augment.transform import DefectAugment, union_mask
+from augment.loaders.paste_bank import build_paste_bank
+from augment.loaders.transform import DefectAugment, union_mask
 
 
 @pytest.fixture(scope="module")

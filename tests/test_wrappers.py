@@ -13,10 +13,10 @@ from augment.data.dataset import DefectDataset
 from augment.data.demo_data import render_pill
 from augment.data.index import index_folder
 from augment.data.pairs import read_manifest
+from augment.loaders.paste_bank import build_paste_bank
+from augment.loaders.sources import open_source
+from augment.loaders.wrappers import MixedDefectDataset, SyntheticDefectDataset, seed_worker
 from augment.masks.foreground import estimate_foreground
-from augment.paste_bank import build_paste_bank
-from augment.sources import open_source
-from augment.wrappers import MixedDefectDataset, SyntheticDefectDataset, seed_worker
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,9 @@ RIM_LEVEL = 0.5
 ANALYSIS_SIDE = 160  # the estimate runs on a copy at most this many pixels on its longer side
 # An object that covers more than this share of the image border is a texture, not an object.
 MAX_BORDER_FRACTION = 0.2
-# The data-loader path (`loader_foreground`) estimates the foreground on a copy this many pixels on its longer side, and
-# shrinks it by one pixel there, so pasted defects stay on the object despite the coarse grid.
+# The data-loader path (`loader_foreground`) estimates the foreground on a copy this many pixels
+# on its longer side, and shrinks it by one pixel there, so pasted defects stay on the object
+# despite the coarse grid.
 BANK_FOREGROUND_SIDE = 64
 FOREGROUND_CACHE_SIZE = 4096  # memoised coarse foregrounds per process (4 KB each at 64 px)
 

@@ -20,14 +20,9 @@ from torch.utils.data import Dataset, get_worker_info
 
 from augment.data.imageio import read_image
 from augment.data.pairs import SyntheticPair
-from augment.sources import BankSource, check_defects, open_source, pick_defect
-
-MAKE_TRIES = 8
-
-
-def sample_seed(seed: int, epoch: int, index: int, attempt: int = 0) -> int:
-    """A 31-bit seed that is a pure function of its arguments (distinct tuples, independent seeds)."""
-    return int(np.random.SeedSequence([seed, epoch, index, attempt]).generate_state(1)[0] >> 1)
+from augment.loaders.copy_paste import CopyPasteSource
+from augment.loaders.seeds import MAKE_TRIES, first_pair, pick_defect
+from augment.loaders.sources import check_defects, open_source
 
 
 def seed_worker(worker_id: int) -> None:
@@ -97,13 +92,15 @@ class _Synthesis:
     def synthesize(self, image: np.ndarray | None, index: int) -> SyntheticPair:
         """A defect in `image` (the source's own images when None), seeded by (seed, epoch, index)."""
         source = open_source(self.source)
-        for attempt in range(MAKE_TRIES):
-            seed = sample_seed(self.seed, self.epoch, index, attempt)
+
+        def attempt(seed: int) -> SyntheticPair | None:
             rng = np.random.default_rng(seed)
             defect = pick_defect(source.defects, self.defects, rng)
-            pair = source.make(image, defect, float(rng.uniform(*self.strength_range)), seed)
-            if pair is not None:
-                return pair
+            return source.make(image, defect, float(rng.uniform(*self.strength_range)), seed)
+
+        pair = first_pair(attempt, self.seed, self.epoch, index)
+        if pair is not None:
+            return pair
         raise RuntimeError(
             f"no synthetic defect could be placed for index {index} after {MAKE_TRIES} tries "
             "(the object may be too small for the stored defects)."
@@ -131,7 +128,9 @@ class SyntheticDefectDataset(_Synthesis, Dataset):
         super().__init__(source, defects, strength_range, seed)
         self.images = [str(p) for p in images] if images is not None else None
         stored = open_source(self.source)
-        default = len(self.images) if self.images else len(stored) if isinstance(stored, BankSource) else None
+        default = (
+            len(self.images) if self.images else len(stored) if isinstance(stored, CopyPasteSource) else None
+        )
         chosen = length if length is not None else default
         if chosen is None or chosen < 1:
             raise ValueError(
@@ -145,7 +144,7 @@ class SyntheticDefectDataset(_Synthesis, Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         source = open_source(self.source)
-        if self.images is None and isinstance(source, BankSource) and self.defects is None:
+        if self.images is None and isinstance(source, CopyPasteSource) and self.defects is None:
             pair = source.stored(index)
         else:
             image = read_image(self.images[index % len(self.images)]) if self.images else None
@@ -201,4 +200,4 @@ class MixedDefectDataset(_Synthesis, Dataset):
         return {"image": pair.image, "mask": mask, "record": {**extra, **_record(index, "synthetic", pair)}}
 
 
-__all__ = ["MixedDefectDataset", "SyntheticDefectDataset", "sample_seed", "seed_worker"]
+__all__ = ["MixedDefectDataset", "SyntheticDefectDataset", "seed_worker"]

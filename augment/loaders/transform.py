@@ -5,7 +5,7 @@
 The constructor holds only serialisable arguments (a path, ranges, a probability), so
 `A.to_dict` / `A.from_dict` round-trip. The source (a bank of pairs or a saved synthesizer) is
 opened lazily once per process. Randomness comes from the transform's own generator; in DataLoader
-workers call `augment.wrappers.seed_worker` as `worker_init_fn`, otherwise every worker repeats the
+workers call `augment.loaders.wrappers.seed_worker` as `worker_init_fn`, otherwise every worker repeats the
 same defects (albumentations 2.0.8 copies the generator state into each worker).
 """
 
@@ -18,7 +18,8 @@ from albumentations.core.pydantic import check_range_bounds
 from albumentations.core.transforms_interface import BaseTransformInitSchema, DualTransform
 from pydantic import AfterValidator
 
-from augment.sources import DefectSource, check_defects, open_source, pick_defect
+from augment.loaders.seeds import pick_defect
+from augment.loaders.sources import DefectSource, check_defects, open_source
 
 
 def union_mask(mask: np.ndarray, defect_mask: np.ndarray, value: int) -> np.ndarray:

@@ -34,17 +34,16 @@ from tqdm.auto import tqdm
 
 from augment.data.imageio import read_image
 from augment.data.index import DatasetIndex, Sample, index_folder
-from augment.data.pairs import read_manifest, write_pair
+from augment.data.pairs import SyntheticPair, read_manifest, write_pair
 from augment.errors import DataError
 from augment.files import EXPORT_STATE, MANIFEST
+from augment.loaders.seeds import MAKE_TRIES, first_pair
+from augment.loaders.sources import DefectSource, check_defects, open_source
 from augment.processes import process_rank, shard_indices, under_launcher, wait_for_everyone
-from augment.sources import check_defects, open_source
-from augment.wrappers import sample_seed
 
 logger = logging.getLogger(__name__)
 
 SYNTHETIC_PREFIX = "synthetic-"
-MAKE_TRIES = 8
 
 
 @dataclass(frozen=True)
@@ -153,14 +152,12 @@ def prepare_output(out: Path, state: dict[str, Any], overwrite: bool) -> None:
     (out / f".{EXPORT_STATE}.tmp").replace(out / EXPORT_STATE)
 
 
-def _make_pair(source: Any, job: Job, seed: int, strength: float) -> Any:
+def _make_pair(source: DefectSource, job: Job, seed: int, strength: float) -> SyntheticPair:
     """Job `job`'s pair: a pure function of the seed and the job, whichever process makes it."""
     image = read_image(job.base.image)
-    for attempt in range(MAKE_TRIES):
-        pair_seed = sample_seed(seed, 0, job.index, attempt)
-        pair = source.make(image, job.defect, strength, pair_seed)
-        if pair is not None:
-            return pair
+    pair = first_pair(lambda s: source.make(image, job.defect, strength, s), seed, 0, job.index)
+    if pair is not None:
+        return pair
     raise RuntimeError(f"could not place a {job.defect} defect on {job.base.image} after {MAKE_TRIES} tries.")
 
 
@@ -213,7 +210,7 @@ def _prepare_once(out: Path, state: dict[str, Any], overwrite: bool) -> None:
 
 
 def _write_share(
-    make: Callable[[Job], Any],
+    make: Callable[[Job], SyntheticPair],
     jobs: Sequence[Job],
     share: range,
     out: Path,

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from augment.data.pairs import write_pair
+from augment.loaders.seeds import index_generator
 from augment.processes import process_rank, shard_indices
 from augment.synth.synthesizer import DefectSynthesizer
 
@@ -44,7 +43,7 @@ def generate_sharded(
     product = synth.product or "product"
     written = []
     for index in shard_indices(n, rank, world_size):
-        generator = np.random.default_rng([seed, index])
+        generator = index_generator(seed, index)
         pair = synth.generate(1, defect=chosen, generator=generator, **generate_kwargs)[0]
         pair.record.update(index=index, rank=rank)
         write_pair(out, pair, pair_name(chosen, index), product, chosen)
