@@ -1,4 +1,4 @@
-"""The command line: every product subcommand listed, unbuilt ones refuse, demo runs end to end."""
+"""The command line: every product subcommand listed, unknown ones refused, demo runs end to end."""
 
 from __future__ import annotations
 
@@ -20,12 +20,11 @@ def test_help_lists_every_product_command(capsys: pytest.CaptureFixture[str]) ->
         assert name in out
 
 
-def test_unbuilt_command_says_so_and_fails(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setitem(cli.COMMANDS, "future", (None, "a later feature"))
-    assert cli.main(["future", "--anything"]) == 2
-    assert "not built yet" in capsys.readouterr().err
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["future", "--anything"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'future'" in capsys.readouterr().err
 
 
 def test_data_error_is_reported_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,10 +46,10 @@ def test_index_command_saves_split(tiny_pills: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_quick_demo_writes_its_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from eval import demo_step
+    from augment.cli import demo_steps
     from tests.eval_fakes import _DummyFeatureExtractor
 
-    monkeypatch.setattr(demo_step, "EXTRACTOR_FACTORY", _DummyFeatureExtractor)
+    monkeypatch.setattr(demo_steps, "EXTRACTOR_FACTORY", _DummyFeatureExtractor)
     assert cli.main(["demo", "--quick", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["split"]["shots"] == 6

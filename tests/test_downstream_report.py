@@ -156,15 +156,15 @@ def test_demo_step_uses_the_bank_of_an_earlier_step(
 ) -> None:
     from types import SimpleNamespace
 
-    import downstream.demo_step as demo_step
+    from augment.cli import demo_steps
 
     split = make_split(index_folder(tiny_pills))
     shots = [(*load_sample_arrays(s), s.defect) for s in split.shots]
     goods = [load_sample_arrays(s)[0] for s in split.good_train]
     for k, pair in enumerate(copy_paste_pairs(shots, goods, {d: 1 for d in split.shots_by_defect()}, seed=2)):
         write_pair(tmp_path / "bank", pair, f"s{k}", "pill", pair.record["defect"])
-    monkeypatch.setattr(demo_step, "QUICK", {"steps": 1, "resolution": 64})
+    monkeypatch.setattr(demo_steps, "BENCH_QUICK", {"steps": 1, "resolution": 64})
     state = SimpleNamespace(split=split, quick=True, out=tmp_path, summary={"bank": str(tmp_path / "bank")})
-    demo_step.step_benchmark(state)
+    demo_steps.step_benchmark(state)
     assert state.summary["benchmark"]["arms"] == ["real", "synthetic", "copy-paste"]
     assert Path(state.summary["benchmark"]["report"]).is_file()

@@ -29,7 +29,7 @@ def resize_image(image: np.ndarray, size: Size) -> np.ndarray:
         return image
     shrinks = h * w < image.shape[0] * image.shape[1]
     resample = Image.Resampling.BOX if shrinks else Image.Resampling.BICUBIC
-    return np.asarray(Image.fromarray(image).resize((w, h), resample))
+    return np.array(Image.fromarray(image).resize((w, h), resample))  # a writable copy
 
 
 def resize_mask(mask: np.ndarray, size: Size) -> np.ndarray:

@@ -115,7 +115,7 @@ def load_sources(
     if not paths or missing:
         raise DataError(
             f"the fitted defect-free images are not available ({len(missing)} of {len(paths)} "
-            "missing); pass images=[...] (or --data DIR on the command line)."
+            "missing); pass images=[...] with defect-free images to paint into."
         )
     return [read_image(p) for p in paths], list(paths)
 

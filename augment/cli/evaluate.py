@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from eval.cache import FeatureCache
+from eval.compare import EvalConfig, evaluate
 from eval.metrics import METRICS
+from eval.report import write_report
+from eval.sources import load_image_set
 
 
 def _metric_list(text: str) -> tuple[str, ...]:
@@ -38,11 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eval.cache import FeatureCache
-    from eval.compare import EvalConfig, evaluate
-    from eval.report import write_report
-    from eval.sources import load_image_set
-
     real = load_image_set(args.real, args.defects)
     fake = load_image_set(args.fake, args.defects)
     cfg = EvalConfig(

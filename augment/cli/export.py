@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+from augment.loaders.export import export_dataset
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="saved synthesizer folder, or a bank of pairs")
@@ -27,8 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from augment.loaders.export import export_dataset
-
     counts = export_dataset(
         args.model,
         args.data,

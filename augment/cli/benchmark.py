@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--shots", type=int, default=None, help="K shots per defect type (default: first third)"
     )
     parser.add_argument(
-        "--synthetic", help="saved synthesizer folder or bank/export folder (for arm 'synthetic')"
+        "--synthetic", help="saved synthesizer, bank/export or dataset folder (for arm 'synthetic')"
     )
     parser.add_argument("--arms", default="real,copy-paste", help=f"comma-separated, from {','.join(ARMS)}")
     parser.add_argument(
@@ -77,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     config = config_from_args(args)
+    if "synthetic" in config.arms and not args.synthetic:
+        raise ValueError(
+            "the 'synthetic' arm needs --synthetic MODEL_DIR|BANK_DIR|DATA_DIR, or leave it out of --arms."
+        )
     split = load_split(args.split) if args.split else make_split(index_folder(args.data), shots=args.shots)
     t0 = time.perf_counter()
     result = run_benchmark(split, config, synthetic=args.synthetic)

@@ -1,7 +1,7 @@
 """``defect-synth demo``: the end-to-end job on the embedded default, with no downloads.
 
-Today: build the pill dataset, index it, make the few-shot split, write a contact sheet and a
-summary. Each later stage (fit, generate, benchmark, evaluate) appends a step to ``STEPS``.
+Runs the steps of ``augment.cli.demo_steps`` in order (data, index and split, contact sheet, fit,
+generate, evaluate, benchmark), times each, and writes ``summary.json`` and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -10,77 +10,20 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from augment.data.demo_data import make_demo_dataset
-from augment.data.index import DatasetIndex, index_folder, load_sample_arrays
-from augment.data.sheets import save_contact_sheet
-from augment.data.split import FewShotSplit, make_split
-from augment.files import CONTACT_SHEET, SPLIT, SUMMARY
-from augment.synth_demo import step_fit, step_generate
-
-
-@dataclass
-class DemoState:
-    """What the steps pass along; ``summary`` ends up in summary.json."""
-
-    out: Path
-    seed: int
-    quick: bool
-    data_root: Path | None = None
-    index: DatasetIndex | None = None
-    split: FewShotSplit | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
-
-
-def step_data(state: DemoState) -> None:
-    out = state.out / "data"
-    if state.quick:
-        state.data_root = make_demo_dataset(
-            out, n_good_train=60, n_good_test=20, n_per_defect=6, seed=state.seed
-        )
-    else:
-        state.data_root = make_demo_dataset(out, seed=state.seed)
-    state.summary["data"] = str(state.data_root)
-
-
-def step_index(state: DemoState) -> None:
-    assert state.data_root is not None
-    state.index = index_folder(state.data_root)
-    state.split = make_split(state.index, seed=state.seed)
-    state.split.save(state.out / SPLIT)
-    state.summary["index"] = {k: v for k, v in state.index.summary().items() if k != "skipped"}
-    state.summary["split"] = state.split.summary()
-
-
-def step_contact_sheet(state: DemoState) -> None:
-    assert state.split is not None
-    tiles: list[tuple[np.ndarray, np.ndarray | None, str]] = []
-    for defect, rows in sorted(state.split.shots_by_defect().items()):
-        for row in rows:
-            image, mask = load_sample_arrays(row)
-            tiles.append((image, mask, f"shot: {defect}"))
-    for row in state.split.good_train[:3]:
-        image, _ = load_sample_arrays(row)
-        tiles.append((image, None, "good"))
-    state.summary["contact_sheet"] = str(save_contact_sheet(state.out / CONTACT_SHEET, tiles))
-
-
-def step_evaluate(state: DemoState) -> None:
-    from eval.demo_step import step_evaluate as evaluate_step  # torch + Inception only when the step runs
-
-    evaluate_step(state)
-
-
-def step_benchmark(state: DemoState) -> None:
-    from downstream.demo_step import step_benchmark as benchmark_step  # torch + smp only when the step runs
-
-    benchmark_step(state)
-
+from augment.cli.demo_steps import (
+    DemoState,
+    step_benchmark,
+    step_contact_sheet,
+    step_data,
+    step_evaluate,
+    step_fit,
+    step_generate,
+    step_index,
+)
+from augment.files import CONTACT_SHEET, SUMMARY
 
 STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("build demo dataset", step_data),

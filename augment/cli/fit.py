@@ -11,6 +11,10 @@ import torch
 from augment.data.index import index_folder
 from augment.data.split import make_split
 from augment.files import CHECKPOINTS, VALIDATION
+from augment.models.lora import LoraSettings
+from augment.models.pretrained import load_backbone
+from augment.synth.options import PRECISIONS
+from augment.synth.synthesizer import DefectSynthesizer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
+    _add_option_arguments(parser)
+    _add_lora_arguments(parser)
+
+
+def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """The fit loop's options (augment.synth.options.TrainOptions)."""
     parser.add_argument(
         "--mixed-precision",
-        choices=("no", "fp16", "bf16"),
+        choices=PRECISIONS,
         default="no",
         help="mixed precision through accelerate (fp16 needs CUDA; bf16 also works on CPU)",
     )
@@ -73,16 +83,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from augment.synth.synthesizer import DefectSynthesizer
+def _add_lora_arguments(parser: argparse.ArgumentParser) -> None:
+    """The adapters a pretrained --backbone trains (defaults: augment.models.lora.LoraSettings)."""
+    group = parser.add_argument_group("LoRA (with --backbone)")
+    group.add_argument("--lora-rank", type=int, default=None, help="adapter rank (default: 8)")
+    group.add_argument("--lora-alpha", type=float, default=None, help="adapter alpha (default: 16)")
+    group.add_argument("--lora-dropout", type=float, default=None, help="adapter dropout (default: 0.1)")
+    group.add_argument(
+        "--text-encoder-lora", action="store_true", help="also train adapters on the text encoder(s)"
+    )
 
+
+def lora_settings(args: argparse.Namespace) -> LoraSettings | None:
+    """The LoRA settings the flags ask for; None when no LoRA flag is given."""
+    given = {
+        "rank": args.lora_rank,
+        "alpha": args.lora_alpha,
+        "dropout": args.lora_dropout,
+        "text_encoder": args.text_encoder_lora or None,
+    }
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if not chosen:
+        return None
+    if not args.backbone:
+        flags = ", ".join(f"--{'text-encoder-lora' if k == 'text_encoder' else 'lora-' + k}" for k in chosen)
+        raise ValueError(
+            f"{flags} set the adapters of a pretrained --backbone; the embedded default trains its "
+            "whole UNet. Add --backbone, or drop them."
+        )
+    return LoraSettings(**chosen)
+
+
+def run(args: argparse.Namespace) -> int:
     torch.set_flush_denormal(True)
+    lora = lora_settings(args)
     index = index_folder(args.data, defects=args.defects, product=args.product)
     split = make_split(index, shots=args.shots, seed=args.seed)
     backbone = None
     if args.backbone:
-        from augment.models.pretrained import load_backbone
-
         backbone = load_backbone(args.backbone)
     synth = DefectSynthesizer(backbone=backbone, resolution=args.resolution, seed=args.seed)
     t0 = time.perf_counter()
@@ -105,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             "validate_every": args.validate_every,
         },
         validation_dir=Path(args.out) / VALIDATION,
+        lora=lora,
     )
     seconds = time.perf_counter() - t0
     synth.save_pretrained(args.out)

@@ -1,0 +1,157 @@
+"""``defect-synth generate``: write a bank of synthetic defect pairs plus a contact sheet."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from augment.data.imageio import read_image
+from augment.data.index import index_folder
+from augment.data.pairs import SyntheticPair, write_pair
+from augment.data.sheets import save_contact_sheet, sheet_tiles
+from augment.errors import DataError
+from augment.files import CONTACT_SHEET
+from augment.masks.geometry import DEFAULT_MAX_ROTATION
+from augment.synth.batches import MAX_GOOD_IMAGES
+from augment.synth.synthesizer import DefectSynthesizer
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="folder written by 'defect-synth fit'")
+    parser.add_argument("--n", type=int, required=True, help="pairs per defect type")
+    parser.add_argument("--out", required=True, help="bank folder (MVTec layout + manifest.jsonl)")
+    parser.add_argument(
+        "--defect", action="append", dest="defects", help="defect type (repeat; default: all)"
+    )
+    parser.add_argument(
+        "--data",
+        help="dataset folder whose defect-free images to paint on "
+        "(default: the images the model was fitted with)",
+    )
+    parser.add_argument("--strength", type=float, default=1.0, help="0 (source image) .. 1 (default)")
+    parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--sample-steps", type=int, default=25, help="denoising steps (default: 25)")
+    parser.add_argument("--mask-source", default="real", help="'real' or 'procedural:blob|scratch|crack'")
+    parser.add_argument(
+        "--mask-rotation",
+        type=float,
+        default=DEFAULT_MAX_ROTATION,
+        metavar="DEG",
+        help="rotate real masks within +-DEG degrees (default: %(default)s, keeps the shots' "
+        "orientation; 180: any angle)",
+    )
+    parser.add_argument("--no-quality-filter", action="store_true", help="keep every sample")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--mode",
+        choices=("inpaint", "text2img"),
+        default="inpaint",
+        help="inpaint defect-free images (default) or generate whole images with cross-attention masks",
+    )
+    parser.add_argument(
+        "--w-product", type=float, default=None, help="text2img product guidance (default: --guidance)"
+    )
+    parser.add_argument(
+        "--mask-quality",
+        action="store_true",
+        help="text2img: report mask area / IoU statistics against the fitted shots' masks",
+    )
+    parser.add_argument(
+        "--refiner", default=None, help="SDXL refiner (hub id or folder): second stage inside the mask"
+    )
+    parser.add_argument(
+        "--refiner-strength", type=float, default=0.3, help="refiner img2img strength (default: 0.3)"
+    )
+
+
+def _sources(data: str | None, product: str | None) -> list[Path] | None:
+    """Defect-free image paths of ``--data`` (None: the images the model was fitted with)."""
+    if not data:
+        return None
+    index = index_folder(data, product=product if product else None)
+    goods = sorted((s.image for s in index.samples if s.is_good), key=str)
+    if not goods:
+        raise ValueError(f"{data} has no defect-free images of {product!r} to paint on.")
+    if len(goods) > MAX_GOOD_IMAGES:
+        logger.info(
+            "painting into the first %d of the %d defect-free images of %s", MAX_GOOD_IMAGES, len(goods), data
+        )
+    return goods[:MAX_GOOD_IMAGES]
+
+
+def generate_bank(
+    synth: DefectSynthesizer,
+    out: Path,
+    defects: Sequence[str],
+    n: int,
+    rng: np.random.Generator,
+    **options: Any,
+) -> tuple[list[SyntheticPair], dict[str, dict[str, Any]]]:
+    """``n`` pairs of each defect type written into the bank ``out`` (``options`` go to ``generate``);
+    returns the pairs and each type's quality-filter report."""
+    pairs: list[SyntheticPair] = []
+    reports = {}
+    for defect in defects:
+        made = synth.generate(n, defect=defect, generator=rng, **options)
+        for k, pair in enumerate(made):
+            write_pair(out, pair, f"synth_{defect}_{k:04d}", synth.product or "product", defect)
+        reports[defect] = synth.last_report
+        pairs += made
+    return pairs, reports
+
+
+def write_generated_sheet(path: Path, pairs: Sequence[SyntheticPair]) -> Path:
+    """A contact sheet of source | generated | mask outline, one row per pair."""
+    names = {p.record["source_image"] for p in pairs}
+    sources = {name: read_image(name) for name in names if Path(name).is_file()}
+    return save_contact_sheet(path, sheet_tiles(pairs, sources), columns=6)
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_flush_denormal(True)
+    synth = DefectSynthesizer.from_pretrained(args.model)
+    if not args.data and not all(Path(p).is_file() for p in synth.fitted.good_images):
+        raise DataError(
+            f"the defect-free images {args.model} was fitted with are not all on this machine; "
+            "pass --data DIR (a dataset folder) to paint into its defect-free images."
+        )
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    pairs, reports = generate_bank(
+        synth,
+        out,
+        args.defects or synth.defects,
+        args.n,
+        np.random.default_rng(args.seed),
+        images=_sources(args.data, synth.product),
+        strength=args.strength,
+        guidance=args.guidance,
+        steps=args.sample_steps,
+        mask_source=args.mask_source,
+        quality_filter=not args.no_quality_filter,
+        mode=args.mode,
+        w_product=args.w_product,
+        refiner=args.refiner,
+        refiner_strength=args.refiner_strength,
+        mask_quality=args.mask_quality,
+        mask_rotation=args.mask_rotation,
+    )
+    seconds = time.perf_counter() - t0
+    for defect, report in reports.items():
+        print(f"{defect}: {report.get('accepted', 0)} pairs, quality filter {json.dumps(report)}")
+    sheet = write_generated_sheet(out / CONTACT_SHEET, pairs)
+    print(
+        f"wrote {len(pairs)} pairs to {out} in {seconds:.1f} s "
+        f"({len(pairs) / seconds:.2f} pairs/s); contact sheet {sheet}"
+    )
+    return 0
