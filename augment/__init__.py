@@ -1,7 +1,9 @@
 """defect-synth's augmentation side: data reading, few-shot splits, synthesis and training hooks.
 
-Light modules (data layer) are imported eagerly; the heavy ones (torch models, diffusers,
-albumentations) load on first attribute access, so ``import augment`` stays fast.
+This file is the public face; the code lives in sub-packages by job, one floor above another
+(``docs/architecture.md``). Light modules (the data layer, the errors) are imported eagerly; the
+heavy ones (torch models, diffusers, albumentations) load on first attribute access, so
+``import augment`` stays fast.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from augment.data.imageio import read_image, read_mask
 from augment.data.index import GOOD, DatasetIndex, Sample, index_folder, load_sample_arrays
 from augment.data.pairs import SyntheticPair, iter_bank, read_manifest, write_pair
 from augment.data.split import FewShotSplit, load_split, make_split
-from augment.errors import DataError
+from augment.errors import DataError, TooFewPairsError, TrainingDivergedError
 
 # public name -> module that defines it (imported on first use)
 _LAZY = {
@@ -37,6 +39,8 @@ _LAZY = {
     "procedural_mask": "augment.masks.shapes",
     "QualityFilter": "augment.masks.quality",
     "strength_sweep": "augment.synth.sweep",
+    "TrainOptions": "augment.synth.options",
+    "open_source": "augment.loaders.sources",
 }
 
 
@@ -53,6 +57,8 @@ __all__ = [
     "FewShotSplit",
     "Sample",
     "SyntheticPair",
+    "TooFewPairsError",
+    "TrainingDivergedError",
     "index_folder",
     "iter_bank",
     "load_sample_arrays",

@@ -6,7 +6,7 @@ the held-out test cracks every row is compared with. (c) pastes the shots' crack
 training images with augment.masks.paste.paste_defect (foreground from augment.masks.foreground.estimate_foreground).
 (b) uses a bank written by the synthesizer (``--synth-bank``), or fits one here (``--fit-steps N``).
 
-    nice -n 10 python benchmarks/eval_ksdd.py --data /work/shared/datasets/ksdd --out /tmp/eval_ksdd
+    nice -n 10 python benchmarks/eval_ksdd.py --data ../shared/datasets/ksdd --out eval_ksdd_out
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from augment.data.index import index_folder
 from augment.data.pairs import write_pair
 from augment.data.split import FewShotSplit, make_split
 from augment.loaders.paste_bank import build_paste_bank
+from augment.synth.synthesizer import DefectSynthesizer
 from eval.cache import FeatureCache
 from eval.compare import FID_BIAS_NOTE, EvalConfig, compare_files, resolve_distance
 from eval.features import feature_spec, load_inception
@@ -38,8 +39,6 @@ def copy_paste_bank(data: str, split: FewShotSplit, out: Path, n: int, seed: int
 
 def fit_synth_bank(split: FewShotSplit, out: Path, n: int, steps: int, seed: int) -> ImageSet:
     """Fit the embedded synthesizer on the shots for ``steps`` steps and write ``n`` generated pairs."""
-    from augment.synth.synthesizer import DefectSynthesizer
-
     if out.exists():
         shutil.rmtree(out)
     synth = DefectSynthesizer()
@@ -50,10 +49,10 @@ def fit_synth_bank(split: FewShotSplit, out: Path, n: int, steps: int, seed: int
     return load_image_set(out)
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/shared/datasets/ksdd")
-    parser.add_argument("--out", default="/tmp/eval_ksdd")
+    parser.add_argument("--data", required=True, help="the KolektorSDD folder (e.g. ../shared/datasets/ksdd)")
+    parser.add_argument("--out", required=True, help="output folder for the banks, the cache and the report")
     parser.add_argument(
         "--n-fake",
         type=int,
@@ -65,12 +64,11 @@ def main() -> int:
         "--fit-steps", type=int, default=0, help="fit the embedded synthesizer here (0: do not)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.set_flush_denormal(True)
-    out = Path(args.out)
-    t0 = time.perf_counter()
-    split = make_split(index_folder(args.data))
-    real = image_set_from_samples(split.test_defects, args.data, "test cracks (held out)")
+    return parser.parse_args()
+
+
+def build_rows(args: argparse.Namespace, split: FewShotSplit, out: Path) -> dict[str, ImageSet]:
+    """The fake sets compared with the held-out cracks, one per row of the table."""
     n_fake = args.n_fake or len(split.shots)
     goods = [s.image for s in split.good_test[:n_fake]]
     rows: dict[str, ImageSet] = {
@@ -82,31 +80,41 @@ def main() -> int:
     elif args.fit_steps > 0:
         rows["(b) synthesizer"] = fit_synth_bank(split, out / "synth_bank", n_fake, args.fit_steps, args.seed)
     rows["(c) copy-paste"] = copy_paste_bank(args.data, split, out / "paste_bank", n_fake, args.seed)
-    cfg = EvalConfig(seed=args.seed)
+    return rows
+
+
+def compare_rows(
+    real: ImageSet, rows: dict[str, ImageSet], split: FewShotSplit, cfg: EvalConfig, out: Path
+) -> tuple[dict[str, dict], dict]:
+    """Every row against the real set on the standard Inception; (comparisons, feature spec)."""
     extractor = load_inception()
     distance, reason = resolve_distance(cfg, None)
     cache = FeatureCache(out / "cache")
-    shots = split.shots
+    centres = [s.image for s in split.shots]
     comparisons = {
         name: compare_files(
-            real.files(),
-            fake.files(),
-            extractor,
-            cfg,
-            cache,
-            distance,
-            reason,
-            real.mask_files(),
-            fake.mask_files(),
-            lpips_centres=[s.image for s in shots],
+            real.files(), fake.files(), extractor, cfg, cache, distance, reason,
+            real.mask_files(), fake.mask_files(), lpips_centres=centres,
         )
         for name, fake in rows.items()
-    }
+    }  # fmt: skip
+    return comparisons, feature_spec(extractor).to_dict()
+
+
+def main() -> int:
+    args = parse_args()
+    torch.set_flush_denormal(True)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    split = make_split(index_folder(args.data))
+    real = image_set_from_samples(split.test_defects, args.data, "test cracks (held out)")
+    cfg = EvalConfig(seed=args.seed)
+    comparisons, features = compare_rows(real, build_rows(args, split, out), split, cfg, out)
     report = {
         "real": real.summary(),
         "fake": {"root": str(out), "kind": "one per row"},
         "config": asdict(cfg),
-        "features": feature_spec(extractor).to_dict(),
+        "features": features,
         "comparisons": comparisons,
         "split": split.summary(),
         "notes": [

@@ -4,7 +4,7 @@ Fits one synthesizer per defect type (first-third split), times it, generates ``
 dataset's resolution and prints seconds per fit and pairs per second, plus a contact sheet
 (source | generated | mask) of every pair and the real shots. Examples::
 
-    nice -n 10 python benchmarks/synth_fit_bench.py --demo --out /tmp/synth_bench
+    nice -n 10 python benchmarks/synth_fit_bench.py --demo --out synth_bench_out
     nice -n 10 python benchmarks/synth_fit_bench.py --data ../shared/datasets/ksdd --defect crack --n 16
 """
 
@@ -35,7 +35,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data", help="dataset folder (MVTec layout)")
     p.add_argument("--demo", action="store_true", help="build and use the demo pill dataset")
     p.add_argument("--defect", action="append", dest="defects")
-    p.add_argument("--out", default="/tmp/synth_bench")
+    p.add_argument("--out", required=True, help="output folder (model, bank, contact sheet, timings)")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--n", type=int, default=8, help="pairs to generate per defect type")

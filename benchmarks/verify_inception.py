@@ -13,7 +13,7 @@ Weight values cannot be compared with NVIDIA's file offline; the package author'
 comparison (10k StyleGAN3 images: clean-fid "clean" FID 3.7965345 vs default_1 + PIL bicubic float
 3.7965342) is the evidence for that, together with check 1 and identical parameter names.
 
-    nice -n 10 python benchmarks/verify_inception.py --images /work/shared/datasets/ksdd/test/crack --n 8
+    nice -n 10 python benchmarks/verify_inception.py --images ../shared/datasets/ksdd/test/crack --n 8
 """
 
 from __future__ import annotations

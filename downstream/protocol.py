@@ -207,6 +207,38 @@ class ArmData:
         return []
 
 
+def _run_arm(
+    data: ArmData, arm: str, seed: int, shots_goods: list[Item], test: TestSet, crop: tuple[int, int] | None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Train one model on the real items plus ``arm``'s extra pairs and score it: (run record, probs)."""
+    config = data.config
+    t0 = time.perf_counter()
+    extra = data.extra(arm, seed)
+    train_set = SegmentationSet(shots_goods + extra, train_augmentation(seed, crop))
+    model = build_model(
+        config.arch,
+        config.encoder,
+        seed=seed,
+        encoder_depth=config.encoder_depth,
+        decoder_channels=list(config.decoder_channels),
+    )
+    losses = Trainer(model, train_set, config.train_config(seed)).run()
+    probs = predict(model, test.inputs, batch_size=config.batch_size)
+    metrics = evaluate(probs, test, config.bins)
+    logger.info("%s seed %d: %s", arm, seed, metrics["all"])
+    run = {
+        "arm": arm,
+        "seed": seed,
+        "n_extra": len(extra),
+        "n_train": len(train_set),
+        "loss_first": float(np.mean(losses[:10])),
+        "loss_last": float(np.mean(losses[-10:])),
+        "seconds": time.perf_counter() - t0,
+        "metrics": metrics,
+    }
+    return run, probs
+
+
 def run_benchmark(
     split: FewShotSplit, config: BenchmarkConfig | None = None, synthetic: str | Path | None = None
 ) -> dict[str, Any]:
@@ -227,31 +259,8 @@ def run_benchmark(
     runs, previews = [], {}
     jobs = [(seed, arm) for seed in config.seeds for arm in arms]
     for seed, arm in tqdm(jobs, desc="benchmark", disable=not config.progress):
-        t0 = time.perf_counter()
-        extra = data.extra(arm, seed)
-        train_set = SegmentationSet(shots + goods + extra, train_augmentation(seed, crop))
-        model = build_model(
-            config.arch,
-            config.encoder,
-            seed=seed,
-            encoder_depth=config.encoder_depth,
-            decoder_channels=list(config.decoder_channels),
-        )
-        losses = Trainer(model, train_set, config.train_config(seed)).run()
-        probs = predict(model, test.inputs, batch_size=config.batch_size)
-        runs.append(
-            {
-                "arm": arm,
-                "seed": seed,
-                "n_extra": len(extra),
-                "n_train": len(train_set),
-                "loss_first": float(np.mean(losses[:10])),
-                "loss_last": float(np.mean(losses[-10:])),
-                "seconds": time.perf_counter() - t0,
-                "metrics": evaluate(probs, test, config.bins),
-            }
-        )
-        logger.info("%s seed %d: %s", arm, seed, runs[-1]["metrics"]["all"])
+        run, probs = _run_arm(data, arm, seed, shots + goods, test, crop)
+        runs.append(run)
         if seed == config.seeds[0]:
             previews[arm] = probs[: config.previews]
     return {

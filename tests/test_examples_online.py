@@ -14,6 +14,7 @@ import pytest
 from augment.data.index import index_folder, load_sample_arrays
 from augment.loaders.sources import SynthesizerSource, open_source
 from augment.loaders.transform import DefectAugment
+from augment.synth.synthesizer import DefectSynthesizer
 
 synthesizer = pytest.importorskip(
     "augment.synth.synthesizer",
@@ -24,7 +25,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 @pytest.fixture(scope="module")
 def model(tiny_pills: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    synth = synthesizer.DefectSynthesizer(resolution=16, channels=(8, 16, 16))
+    synth = DefectSynthesizer(resolution=16, channels=(8, 16, 16))
     synth.fit(tiny_pills, defects=["spot"], steps=2, batch_size=2, progress=False)
     return str(synth.save_pretrained(tmp_path_factory.mktemp("model")))
 

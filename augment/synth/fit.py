@@ -38,6 +38,7 @@ from augment.synth.options import FitConfig, TrainOptions, make_accelerator, mak
 __all__ = [
     "Data",
     "check_fit_args",
+    "check_lora",
     "fit_defects",
     "fit_product",
     "fit_split",
@@ -103,6 +104,15 @@ def check_fit_args(
         )
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}.")
+
+
+def check_lora(lora: LoraSettings | None, backbone: Backbone) -> None:
+    """LoRA settings apply to pretrained backbones; the embedded default trains its whole UNet."""
+    if lora is not None and backbone.family == "embedded":
+        raise ValueError(
+            "lora= sets the adapters of a pretrained backbone; the embedded default trains its "
+            "whole UNet. Drop lora=, or pass backbone=load_backbone(...)."
+        )
 
 
 def prepare_trainable(

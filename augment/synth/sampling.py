@@ -34,6 +34,8 @@ from augment.synth.windows import centred_box
 
 @dataclass(frozen=True)
 class SampleConfig:
+    """One inpainting run: denoising steps, strength, guidance, and the model window it paints in."""
+
     steps: int = 25
     strength: float = 1.0
     guidance: float = 3.0

@@ -31,7 +31,15 @@ from augment.models.lora import LoraSettings
 from augment.models.tokens import add_placeholder_tokens
 from augment.synth.batches import TrainData, good_images_of, load_train_data
 from augment.synth.config import FittedState, SynthConfig
-from augment.synth.fit import Data, check_fit_args, fit_defects, fit_product, fit_split, train
+from augment.synth.fit import (
+    Data,
+    check_fit_args,
+    check_lora,
+    fit_defects,
+    fit_product,
+    fit_split,
+    train,
+)
 from augment.synth.generate import PaintSpec, inpaint_pairs, paint, record_mask, text2img_pairs
 from augment.synth.inputs import (
     SeedSource,
@@ -150,11 +158,7 @@ class DefectSynthesizer:
         """
         options = options if isinstance(options, TrainOptions) else TrainOptions(**(options or {}))
         check_fit_args(steps, resolution, self.config.resolution, options, validation_dir)
-        if lora is not None and self.backbone.family == "embedded":
-            raise ValueError(
-                "lora= sets the adapters of a pretrained backbone; the embedded default trains its "
-                "whole UNet. Drop lora=, or pass backbone=load_backbone(...)."
-            )
+        check_lora(lora, self.backbone)
         split = fit_split(data, shots, seed)
         product = fit_product(split.index.products, self.product)
         chosen = fit_defects(split, defects)
@@ -163,16 +167,11 @@ class DefectSynthesizer:
         )
         goods = good_images_of(split)
         train_data = load_train_data(split, chosen, goods)
+        res, ctx = self.config.resolution, self.config.context
         cfg = FitConfig(
-            steps=steps,
-            batch_size=batch_size,
-            lr=lr,
-            resolution=self.config.resolution,
-            context=self.config.context,
-            seed=seed,
-            checkpoint_every=checkpoint_every,
-            options=options,
-        )
+            steps, batch_size, lr, resolution=res, context=ctx, seed=seed,
+            checkpoint_every=checkpoint_every, options=options,
+        )  # fmt: skip
         on_step = self._validator(train_data, options, validation_dir, seed)
         losses = train(
             self.backbone, train_data, cfg, token_ids, checkpoint_dir, resume, progress, on_step, lora
