@@ -55,3 +55,13 @@ def test_quick_demo_writes_its_outputs(tmp_path: Path, monkeypatch: pytest.Monke
     assert summary["split"]["shots"] == 6
     assert (tmp_path / "contact_sheet.png").stat().st_size > 10_000
     assert (tmp_path / "summary.md").read_text().startswith("# defect-synth demo")
+
+
+def test_library_arguments_are_named_as_flags(
+    tiny_pills: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = "output folder x is not empty; choose an empty folder, or pass overwrite=True to replace it."
+    assert cli.in_flags(message, cli.export).endswith("or pass --overwrite to replace it.")
+    argv = ["benchmark", "--data", str(tiny_pills), "--arms", "real,synthetic", "--out", str(tmp_path)]
+    assert cli.main(argv) == 1
+    assert "the 'synthetic' arm needs a source: pass --synthetic FOLDER" in capsys.readouterr().err

@@ -3,7 +3,8 @@
 Each subcommand lives in its own module of this package, exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; this file only wires them up, so adding a job never touches another. The
 library raises ValueError (DataError included) with messages in terms of its arguments; here they
-become one ``error:`` line without a traceback (``-v`` shows it).
+become one ``error:`` line without a traceback (``-v`` shows it), the arguments a command module
+lists in its ``FLAGS`` spelled as that command's flags.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from augment.cli import benchmark, demo, evaluate, export, fit, generate, index
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "in_flags", "main"]
 
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[ModuleType, str]] = {
@@ -58,5 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # DataError and every input check: a message, not a traceback
         if args.verbose:
             raise
-        print(f"defect-synth {args.command}: error: {exc}", file=sys.stderr)
+        print(f"defect-synth {args.command}: error: {in_flags(str(exc), module)}", file=sys.stderr)
         return 1
+
+
+def in_flags(message: str, command: ModuleType) -> str:
+    """A library message with the argument spellings it names replaced by the command's flags
+    (the command module's ``FLAGS``: argument spelling -> flag)."""
+    flags: dict[str, str] = getattr(command, "FLAGS", {})
+    for argument, flag in flags.items():
+        message = message.replace(argument, flag)
+    return message

@@ -12,6 +12,9 @@ import sys
 
 from augment.loaders.export import export_dataset
 
+# library argument spellings in error messages -> this command's flags
+FLAGS = {"overwrite=True": "--overwrite"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="saved synthesizer folder, or a bank of pairs")

@@ -16,6 +16,18 @@ from augment.models.pretrained import load_backbone
 from augment.synth.options import PRECISIONS
 from augment.synth.synthesizer import DefectSynthesizer
 
+# library argument spellings in error messages -> this command's flags
+FLAGS = {
+    "mixed_precision='fp16'": "--mixed-precision fp16",
+    "mixed_precision='bf16'": "--mixed-precision bf16",
+    "mixed_precision='no'": "--mixed-precision no",
+    "adam_8bit=True": "--adam-8bit",
+    "leave adam_8bit off": "drop --adam-8bit",
+    "text_encoder=False": "no --text-encoder-lora",
+    "resume=True": "--resume",
+    "drop resume": "drop --resume",
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset folder (MVTec AD or generic layout)")

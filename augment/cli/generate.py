@@ -17,13 +17,26 @@ from augment.data.imageio import read_image
 from augment.data.index import index_folder
 from augment.data.pairs import SyntheticPair, write_pair
 from augment.data.sheets import save_contact_sheet, sheet_tiles
-from augment.errors import DataError
 from augment.files import CONTACT_SHEET
 from augment.masks.geometry import DEFAULT_MAX_ROTATION
 from augment.synth.batches import MAX_GOOD_IMAGES
 from augment.synth.synthesizer import DefectSynthesizer
 
 logger = logging.getLogger(__name__)
+
+
+# library argument spellings in error messages -> this command's flags
+FLAGS = {
+    "mask_source must": "--mask-source must",
+    "mask_source='procedural:blob'": "--mask-source procedural:blob",
+    "max_rotation must": "--mask-rotation must",
+    "refiner_strength must": "--refiner-strength must",
+    "refiner= applies": "--refiner applies",
+    "mask_quality= applies": "--mask-quality applies",
+    "quality_filter=False": "--no-quality-filter",
+    "pass masks=[...], or choose": "choose",
+    "pass images=[...] with defect-free images": "pass --data DIR with defect-free images",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,11 +133,6 @@ def write_generated_sheet(path: Path, pairs: Sequence[SyntheticPair]) -> Path:
 def run(args: argparse.Namespace) -> int:
     torch.set_flush_denormal(True)
     synth = DefectSynthesizer.from_pretrained(args.model)
-    if not args.data and not all(Path(p).is_file() for p in synth.fitted.good_images):
-        raise DataError(
-            f"the defect-free images {args.model} was fitted with are not all on this machine; "
-            "pass --data DIR (a dataset folder) to paint into its defect-free images."
-        )
     out = Path(args.out)
     t0 = time.perf_counter()
     pairs, reports = generate_bank(

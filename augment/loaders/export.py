@@ -129,7 +129,7 @@ def check_output(out: Path, state: dict[str, Any], overwrite: bool) -> bool:
         why = "is not an export folder" if previous is None else "holds an export with other arguments"
         raise DataError(
             f"output folder {out} is not empty and {why}; choose an empty folder, or pass "
-            "--overwrite to replace its contents."
+            "overwrite=True to replace its contents."
         )
     return previous != state
 

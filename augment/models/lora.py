@@ -104,7 +104,7 @@ def check_text_encoder_lora_support() -> None:
             f"LoRA on the text encoders needs peft >= {needed} with the installed transformers "
             f"{version('transformers')}, but peft {installed} is installed. Fix: pip install "
             f"'peft>={needed}', or install the tested set (pip install -c requirements-lock.txt -e .), "
-            "or train without text-encoder LoRA (text_encoder=False / no --text-encoder-lora)."
+            "or train without text-encoder LoRA (text_encoder=False)."
         )
 
 
