@@ -8,6 +8,7 @@ from __future__ import annotations
 __all__ = [
     "CHECKPOINT",
     "CHECKPOINTS",
+    "COCO",
     "CONFIG",
     "CONTACT_SHEET",
     "EXPORT_STATE",
@@ -18,6 +19,8 @@ __all__ = [
     "SPLIT",
     "SUMMARY",
     "VALIDATION",
+    "YOLO",
+    "YOLO_DATA",
 ]
 
 MANIFEST = "manifest.jsonl"  # one JSON record per pair of a bank or an export
@@ -32,3 +35,6 @@ SPLIT = "split.json"  # a saved few-shot split
 CONTACT_SHEET = "contact_sheet.png"  # the picture a command writes next to its output
 SUMMARY = "summary.json"  # the demo's machine-readable summary
 EXPORT_STATE = ".defect-synth-export.json"  # names the job an export folder holds
+COCO = "coco.json"  # an export's COCO instances, file names relative to the export root
+YOLO = "yolo"  # folder of an export's YOLO view: images/ (links), labels/ and YOLO_DATA
+YOLO_DATA = "data.yaml"  # the YOLO view's dataset file (root, image folders, class names)

@@ -1,5 +1,8 @@
 """``defect-synth export``: write a dataset plus synthetic defects to disk (MVTec layout + manifest).
 
+``--format coco`` / ``--format yolo`` (repeatable) add box labels for detectors: ``coco.json`` and a
+``yolo/`` view with ``data.yaml``, for the real and the synthetic images alike.
+
 Under ``accelerate launch -m augment.cli export ...`` each process writes its share and prints
 its own counts (``rank``, ``world_size``, ``written_now``); see `augment.loaders.export`.
 """
@@ -10,10 +13,12 @@ import argparse
 import json
 import sys
 
+from augment.loaders.box_labels import FORMATS
 from augment.loaders.export import export_dataset
+from augment.masks.boxes import DEFAULT_MIN_AREA
 
 # library argument spellings in error messages -> this command's flags
-FLAGS = {"overwrite=True": "--overwrite"}
+FLAGS = {"overwrite=True": "--overwrite", "min_area must": "--min-area must"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +34,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a non-empty output folder's contents"
     )
+    parser.add_argument(
+        "--format",
+        action="append",
+        choices=FORMATS,
+        default=None,
+        help="repeatable: mvtec (images, masks, manifest: always written), coco (coco.json), "
+        "yolo (yolo/ with labels and data.yaml)",
+    )
+    parser.add_argument(
+        "--min-area",
+        type=int,
+        default=DEFAULT_MIN_AREA,
+        help="coco/yolo: defect components smaller than this many pixels get no box",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         strength=args.strength,
         overwrite=args.overwrite,
+        formats=args.format or ["mvtec"],
+        min_area=args.min_area,
     )
     # One write for the whole line: launched processes share stdout, and print() under
     # PYTHONUNBUFFERED writes the newline separately, so two ranks' lines could run together.

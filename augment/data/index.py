@@ -29,6 +29,7 @@ import numpy as np
 
 from augment.data.imageio import IMAGE_SUFFIXES, image_size, is_image_file, read_image, read_mask
 from augment.errors import DataError
+from augment.files import YOLO
 
 logger = logging.getLogger(__name__)
 
@@ -257,8 +258,9 @@ def _detect_layout(root: Path) -> tuple[str, list[Path]]:
     if _is_mvtec_product(root):
         return "mvtec", [root]
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if subdirs and all(_is_mvtec_product(p) for p in subdirs):
-        return "mvtec", subdirs
+    products = [p for p in subdirs if p.name != YOLO]  # an export's YOLO view is no product
+    if products and all(_is_mvtec_product(p) for p in products):
+        return "mvtec", products
     if subdirs and any(is_image_file(f) for d in subdirs for f in d.iterdir()):
         return "generic", [root]
     raise DataError(

@@ -3,7 +3,9 @@
 The output is the input dataset (files hard-linked, or copied across file systems) with synthetic
 pairs added under ``<product>/test/<defect>/`` and ``<product>/ground_truth/<defect>/``, and
 ``manifest.jsonl`` with each synthetic pair's record, so `augment.data.index.index_folder` (or any
-MVTec loader) reads it, and it is itself a bank for `DefectAugment`.
+MVTec loader) reads it, and it is itself a bank for `DefectAugment`. For box detectors the
+formats ``coco`` and ``yolo`` add ``coco.json`` and a ``yolo/`` view with a label file per image,
+real and synthetic alike (`augment.loaders.box_labels`); the manifest records name them.
 
 Resumable: a state file (``.defect-synth-export.json``) names the job; every file is written to
 a temporary name and renamed, job ``j`` is a pure function of the seed, and a pair counts as done
@@ -34,11 +36,13 @@ from tqdm.auto import tqdm
 
 from augment.data.imageio import read_image
 from augment.data.index import DatasetIndex, Sample, index_folder
-from augment.data.pairs import SyntheticPair, read_manifest, write_pair
+from augment.data.pairs import SyntheticPair, pair_paths, read_manifest, write_pair
 from augment.errors import DataError
 from augment.files import EXPORT_STATE, MANIFEST
+from augment.loaders.box_labels import ExportedImage, ExportLabels, check_formats
 from augment.loaders.seeds import MAKE_TRIES, first_pair
 from augment.loaders.sources import DefectSource, check_defects, open_source
+from augment.masks.boxes import DEFAULT_MIN_AREA
 from augment.processes import process_rank, shard_indices, under_launcher, wait_for_everyone
 
 logger = logging.getLogger(__name__)
@@ -59,6 +63,11 @@ class Job:
     def name(self) -> str:
         return f"{SYNTHETIC_PREFIX}{self.defect}-{self.index:06d}"
 
+    def exported(self) -> ExportedImage:
+        """Its image and mask in the export (paths relative to the export's root)."""
+        image, mask = pair_paths(Path(), self.product, self.defect, self.name)
+        return ExportedImage(image, mask, self.defect)
+
 
 def real_destination(sample: Sample, root: Path) -> tuple[Path, Path | None]:
     """Where a real file goes in the MVTec layout (generic 'all' split: good -> train, defects -> test)."""
@@ -67,6 +76,12 @@ def real_destination(sample: Sample, root: Path) -> tuple[Path, Path | None]:
     if sample.mask is None:
         return image, None
     return image, root / sample.product / "ground_truth" / sample.defect / f"{sample.image.stem}_mask.png"
+
+
+def real_exported(sample: Sample) -> ExportedImage:
+    """A real sample's image and mask in the export (paths relative to its root)."""
+    image, mask = real_destination(sample, Path())
+    return ExportedImage(image, mask, sample.defect)
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -175,12 +190,13 @@ def _wanted_defects(
     return wanted
 
 
-def _link_real(sample: Sample, out: Path) -> None:
-    """Put one real image (and its mask) into the output, linked or copied."""
+def _link_real(sample: Sample, out: Path, labels: ExportLabels) -> None:
+    """Put one real image (and its mask) into the output, linked or copied, with its box labels."""
     image_dst, mask_dst = real_destination(sample, out)
     link_or_copy(sample.image, image_dst)
     if sample.mask is not None and mask_dst is not None:
         link_or_copy(sample.mask, mask_dst)
+    labels.add(real_exported(sample), link_or_copy)
 
 
 def _rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -213,26 +229,41 @@ def _write_share(
     make: Callable[[Job], SyntheticPair],
     jobs: Sequence[Job],
     share: range,
-    out: Path,
+    labels: ExportLabels,
     rank: int,
     progress: bool,
     on_pair: Callable[[int], None] | None,
 ) -> int:
-    """Make and write the jobs of `share` whose manifest line is missing; returns how many."""
+    """Make and write the jobs of `share` whose manifest line is missing; returns how many.
+
+    Box labels come after the manifest line, and are filled in on a rerun for pairs done before.
+    """
+    out = labels.root
     # Other processes append meanwhile (whole lines, see `append_line`); only this share's names matter.
     done = {r["name"] for r in read_manifest(out)}
     written = 0
     for j in tqdm(share, desc=f"export (rank {rank})", disable=not progress):
-        job = jobs[j]
-        if job.name in done:
-            continue
-        pair = make(job)
-        pair.record.update({"base_image": job.base.image.name, "job": job.index, "rank": rank})
-        write_pair(out, pair, job.name, job.product, job.defect)
-        written += 1
-        if on_pair is not None:
-            on_pair(written)
+        job, mask = jobs[j], None
+        if job.name not in done:
+            pair = make(job)
+            pair.record.update({"base_image": job.base.image.name, "job": job.index, "rank": rank})
+            pair.record.update(labels.record_keys(job.exported().image))
+            write_pair(out, pair, job.name, job.product, job.defect)
+            written, mask = written + 1, pair.mask
+            if on_pair is not None:
+                on_pair(written)
+        labels.add(job.exported(), link_or_copy, mask)
     return written
+
+
+def _finish_labels(labels: ExportLabels, samples: Sequence[Sample], jobs: Sequence[Job]) -> None:
+    """The whole-export label files, written by one process once every image is in the export."""
+    if labels.formats == ("mvtec",) or (under_launcher() and process_rank()[0] != 0):
+        return
+    items = [real_exported(s) for s in samples] + [job.exported() for job in jobs]
+    done = {r["name"] for r in read_manifest(labels.root)}
+    if all(job.name in done for job in jobs) and all((labels.root / i.image).is_file() for i in items):
+        labels.finish(items)
 
 
 def export_dataset(
@@ -248,10 +279,14 @@ def export_dataset(
     on_pair: Callable[[int], None] | None = None,
     rank: int | None = None,
     world_size: int | None = None,
+    formats: Sequence[str] = ("mvtec",),
+    min_area: int = DEFAULT_MIN_AREA,
 ) -> dict[str, int]:
     """Write the augmented dataset to `out`; returns this process's counts.
 
-    `model` is a saved synthesizer or a bank. `rank`/`world_size` (both or neither) pick this
+    `model` is a saved synthesizer or a bank. `formats` adds box labels to the MVTec layout
+    (always written): ``coco`` (``coco.json``) and/or ``yolo`` (``yolo/``), one box per defect
+    component of at least `min_area` pixels. `rank`/`world_size` (both or neither) pick this
     process's share; by default the launcher's under ``accelerate launch``, else all of it. Runs
     given explicit ranks without a launcher must not overlap in time (nothing waits for anybody).
     `on_pair(k)` is called after the k-th pair written by this process in this run (for progress
@@ -260,6 +295,7 @@ def export_dataset(
     rank, world_size = _rank_and_world(rank, world_size)
     if ratio <= 0:
         raise ValueError(f"ratio (synthetic pairs per real defect image) must be > 0, got {ratio}.")
+    formats = check_formats(formats)
     index = index_folder(data, defects=defects)
     source = open_source(model)
     wanted = _wanted_defects(index, source.defects, defects, model)
@@ -272,14 +308,19 @@ def export_dataset(
         "defects": wanted,
         "seed": seed,
         "strength": strength,
+        "formats": list(formats),
+        "min_area": min_area,
     }
+    labels = ExportLabels(out, formats, tuple(sorted({*index.defects, *wanted})), min_area)
     jobs = plan_jobs(index.samples, wanted, ratio)
     _prepare_once(out, state, overwrite)
     for i in shard_indices(len(index.samples), rank, world_size):
-        _link_real(index.samples[i], out)
+        _link_real(index.samples[i], out, labels)
     share = shard_indices(len(jobs), rank, world_size)
     make = functools.partial(_make_pair, source, seed=seed, strength=strength)
-    written = _write_share(make, jobs, share, out, rank, progress, on_pair)
+    written = _write_share(make, jobs, share, labels, rank, progress, on_pair)
+    wait_for_everyone()
+    _finish_labels(labels, index.samples, jobs)
     wait_for_everyone()  # returning means the whole export is there, whichever process returns
     return {
         "real": len(index.samples),
