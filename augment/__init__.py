@@ -34,6 +34,7 @@ _LAZY = {
     "export_dataset": "augment.loaders.export",
     "build_paste_bank": "augment.loaders.paste_bank",
     "paste_defect": "augment.masks.paste",
+    "mask_components": "augment.masks.boxes",
     "estimate_foreground": "augment.masks.foreground",
     "RealMaskBank": "augment.masks.bank",
     "procedural_mask": "augment.masks.shapes",

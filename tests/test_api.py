@@ -17,7 +17,7 @@ PUBLIC = {
         "RealMaskBank", "Sample", "SyntheticDefectDataset", "SyntheticPair", "TooFewPairsError",
         "TrainOptions", "TrainingDivergedError", "build_paste_bank", "estimate_foreground",
         "export_dataset", "index_folder", "iter_bank", "load_backbone", "load_sample_arrays",
-        "load_split", "make_demo_dataset", "make_split", "open_source", "paste_defect",
+        "load_split", "make_demo_dataset", "make_split", "mask_components", "open_source", "paste_defect",
         "procedural_mask", "read_image", "read_manifest", "read_mask", "render_pill",
         "save_contact_sheet", "seed_worker", "strength_sweep", "write_pair",
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from augment.data.sheets import draw_boxes
 from augment.masks.boxes import coco_box, mask_components, normalised_box, yolo_box
 
 
@@ -46,3 +47,11 @@ def test_box_formats_of_one_box() -> None:
     assert coco_box(box) == [10, 5, 20, 10]
     assert normalised_box(box, shape) == pytest.approx((10 / 60, 5 / 40, 30 / 60, 15 / 40))
     assert yolo_box(box, shape) == pytest.approx((20 / 60, 10 / 40, 20 / 60, 10 / 40))
+
+
+def test_draw_boxes_outlines_the_box_edge_pixels() -> None:
+    drawn = draw_boxes(np.zeros((10, 12, 3), np.uint8), [(2.0, 3.0, 7.0, 8.0)], [(0, 255, 0)])
+    on = drawn[..., 1] == 255
+    expected = _mask((10, 12), (2, 3, 7, 8)) > 0
+    expected[4:7, 3:6] = False  # inside the outline
+    assert np.array_equal(on, expected)

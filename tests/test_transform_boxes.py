@@ -185,3 +185,10 @@ def test_pasted_bank_defects_get_their_mask_boxes(tiny_pills: Path, tmp_path: Pa
         assert [[round(v) for v in box] for box in out["bboxes"]] == expected
         assert len(out["labels"]) == len(expected) >= 1
         assert set(out["labels"]) <= {"crack", "scratch", "spot"}
+
+
+def test_without_return_instances_masks_get_the_defect_like_mask(paint) -> None:
+    paint(_mask(BLOB))
+    out = _run([DefectAugment("src", p=1)], masks=[np.zeros((H, W), np.uint8)])
+    assert len(out["masks"]) == 1
+    assert np.array_equal(out["masks"][0], _mask(BLOB))

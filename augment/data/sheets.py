@@ -14,9 +14,10 @@ from scipy import ndimage
 
 from augment.data.pairs import SyntheticPair
 
-__all__ = ["Tile", "contact_sheet", "outline_mask", "save_contact_sheet", "sheet_tiles"]
+__all__ = ["Tile", "contact_sheet", "draw_boxes", "outline_mask", "save_contact_sheet", "sheet_tiles"]
 
 OUTLINE_RGB = (255, 40, 40)
+RGB = tuple[int, int, int]
 LABEL_HEIGHT = 14
 Tile = tuple[np.ndarray, np.ndarray | None, str]  # image, mask to outline (or None), label
 
@@ -31,6 +32,20 @@ def outline_mask(
         edge = ndimage.binary_dilation(fg, iterations=width) & ~fg
         out[edge] = colour
     return out
+
+
+def draw_boxes(
+    image: np.ndarray, boxes: Sequence[Sequence[float]], colours: Sequence[RGB] | None = None
+) -> np.ndarray:
+    """Copy of ``image`` with each ``(x_min, y_min, x_max, y_max)`` pixel box (maxima exclusive)
+    outlined, box k in ``colours[k]`` (default: all in the mask outline colour)."""
+    canvas = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    for k, box in enumerate(boxes):
+        x0, y0, x1, y1 = (round(float(v)) for v in box[:4])
+        colour = OUTLINE_RGB if colours is None else colours[k]
+        draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=colour)
+    return np.asarray(canvas)
 
 
 def contact_sheet(tiles: Sequence[Tile], columns: int = 6, tile_size: int = 160) -> Image.Image:

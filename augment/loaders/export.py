@@ -308,9 +308,9 @@ def export_dataset(
         "defects": wanted,
         "seed": seed,
         "strength": strength,
-        "formats": list(formats),
-        "min_area": min_area,
     }
+    if formats != ("mvtec",):  # an MVTec-only export keeps the state it always had
+        state |= {"formats": list(formats), "min_area": min_area}
     labels = ExportLabels(out, formats, tuple(sorted({*index.defects, *wanted})), min_area)
     jobs = plan_jobs(index.samples, wanted, ratio)
     _prepare_once(out, state, overwrite)

@@ -150,8 +150,9 @@ class DefectAugment(DualTransform):
         return mask if defect_mask is None else union_mask(mask, defect_mask, defect_value)
 
     def apply_to_masks(self, masks: np.ndarray, **params: Any) -> np.ndarray:
-        """Existing instance masks stay as they are (new ones are appended in `apply_with_params`)."""
-        return masks
+        """With `return_instances`, `masks` are instances and stay as they are (the new ones are
+        appended in `apply_with_params`); otherwise each gets the defect like `mask`."""
+        return masks if self.return_instances else super().apply_to_masks(masks, **params)
 
     def apply_to_bboxes(
         self,
