@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from augment.data.resize import resize_mask
 from augment.models.embedded import build_embedded_backbone, build_tokenizer
 from augment.models.tokens import add_placeholder_tokens, placeholder, prompt_for
 from augment.synth.losses import attention_weight, masked_diffusion_loss
-from augment.synth.windows import centred_box, jittered_box
+from augment.synth.windows import Box, cut_padded, defect_window, random_window, tile_starts
 
 
 def test_tokenizer_keeps_template_words_whole() -> None:
@@ -63,12 +65,29 @@ def test_loss_counts_inside_error_more() -> None:
     )
 
 
-def test_boxes_hold_the_defect() -> None:
+def test_defect_windows_are_cut_at_the_image_scale() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (100, 100, 3), dtype=np.uint8)
     mask = np.zeros((100, 100), np.uint8)
-    mask[10:40, 80:95] = 1
-    for box in [centred_box(mask, 32, 1.5), jittered_box(mask, 32, 1.5, np.random.default_rng(0))]:
-        assert box.side == 30 * 1.5
-        assert box.cut(mask).sum() == mask.sum()
+    mask[10:40, 80:82] = 1  # a 2 px wide line, longer than the window
+    window, window_mask = defect_window(image, mask, 32, np.random.default_rng(1))
+    assert window.shape == (32, 32, 3)
+    assert window_mask.any()
+    assert set(window_mask.sum(axis=1).tolist()) <= {0, 2}  # still 2 px wide: no resize
+
+
+def test_windows_mirror_an_image_smaller_than_the_window() -> None:
+    image = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    assert random_window(image, 16, np.random.default_rng(0)).shape == (16, 16, 3)
+    inside = cut_padded(image, Box(-3, -2, 16, 16))
+    assert (inside[3:8, 2:9] == image).all()
+
+
+@pytest.mark.parametrize(("length", "side"), [(64, 64), (100, 64), (300, 64), (65, 64)])
+def test_tiles_cover_the_length_and_overlap(length: int, side: int) -> None:
+    starts = tile_starts(length, side, 0.25)
+    assert starts[0] == 0
+    assert starts[-1] == max(0, length - side)
+    assert all(b - a <= side * 0.75 for a, b in itertools.pairwise(starts))
 
 
 def test_resized_mask_keeps_thin_lines() -> None:

@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augment.data.resize import resize_mask
 from augment.synth.synthesizer import DefectSynthesizer
 from augment.synth.text2img import mask_quality
-from augment.synth.windows import centred_box
+from augment.synth.windows import centred_window, cut_padded
 
-RES, CONTEXT = 16, 1.5
+RES = 16
 
 
 def shot_mask() -> np.ndarray:
@@ -22,14 +21,14 @@ def shot_mask() -> np.ndarray:
 
 
 def window(mask: np.ndarray) -> np.ndarray:
-    return resize_mask(centred_box(mask, RES, CONTEXT).cut(mask), RES)
+    return cut_padded(mask, centred_window(mask, RES))
 
 
 @pytest.mark.parametrize(("invert", "iou"), [(False, 1.0), (True, 0.0)])
 def test_best_match_iou_of_planted_masks(invert: bool, iou: float) -> None:
     fake = window(shot_mask())
     fake = 1 - fake if invert else fake
-    stats = mask_quality([fake, fake], [shot_mask()], RES, CONTEXT)
+    stats = mask_quality([fake, fake], [shot_mask()], RES)
     assert stats["best_match_iou_mean"] == pytest.approx(iou)
     assert stats["n_fake"] == 2
     assert stats["real_area_mean"] == pytest.approx(window(shot_mask()).mean())
@@ -37,7 +36,7 @@ def test_best_match_iou_of_planted_masks(invert: bool, iou: float) -> None:
 
 def test_mask_quality_needs_shot_masks() -> None:
     with pytest.raises(ValueError, match="non-empty shot masks"):
-        mask_quality([np.ones((RES, RES), np.uint8)], [np.zeros((64, 64), np.uint8)], RES, CONTEXT)
+        mask_quality([np.ones((RES, RES), np.uint8)], [np.zeros((64, 64), np.uint8)], RES)
 
 
 @pytest.fixture(scope="module")

@@ -39,9 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shots", type=int, default=None, help="K shots per defect type (default: first third)"
     )
-    parser.add_argument("--steps", type=int, default=600, help="training steps (default: 600)")
+    parser.add_argument("--steps", type=int, default=1000, help="training steps (default: 1000)")
     parser.add_argument(
-        "--resolution", type=int, default=32, help="model window side in pixels (default: 32)"
+        "--resolution",
+        type=int,
+        default=64,
+        help="model window side in image pixels, at the image's own scale (default: 64)",
     )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)

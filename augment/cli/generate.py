@@ -20,6 +20,7 @@ from augment.data.sheets import save_contact_sheet, sheet_tiles
 from augment.files import CONTACT_SHEET
 from augment.masks.geometry import DEFAULT_MAX_ROTATION
 from augment.synth.batches import MAX_GOOD_IMAGES
+from augment.synth.inputs import MODES
 from augment.synth.synthesizer import DefectSynthesizer
 
 logger = logging.getLogger(__name__)
@@ -51,9 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="dataset folder whose defect-free images to paint on "
         "(default: the images the model was fitted with)",
     )
-    parser.add_argument("--strength", type=float, default=1.0, help="0 (source image) .. 1 (default)")
-    parser.add_argument("--guidance", type=float, default=3.0)
-    parser.add_argument("--sample-steps", type=int, default=25, help="denoising steps (default: 25)")
+    parser.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help="0 (source image) .. 1; default: the mode's (inpaint 1.0, harmonize 0.5)",
+    )
+    parser.add_argument(
+        "--guidance", type=float, default=1.0, help="classifier-free guidance scale (default: 1, none)"
+    )
+    parser.add_argument("--sample-steps", type=int, default=12, help="denoising steps (default: 12)")
     parser.add_argument("--mask-source", default="real", help="'real' or 'procedural:blob|scratch|crack'")
     parser.add_argument(
         "--mask-rotation",
@@ -67,9 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--mode",
-        choices=("inpaint", "text2img"),
+        choices=MODES,
         default="inpaint",
-        help="inpaint defect-free images (default) or generate whole images with cross-attention masks",
+        help="inpaint new defects into defect-free images (default), harmonize pasted real shots, "
+        "or generate whole model windows with cross-attention masks (text2img)",
     )
     parser.add_argument(
         "--w-product", type=float, default=None, help="text2img product guidance (default: --guidance)"

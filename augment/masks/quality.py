@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from augment.masks.changed import check_pair, visible_difference
+from augment.masks.changed import check_pair
 
 Shot = tuple[np.ndarray, np.ndarray]
 REASONS = ("empty_mask", "no_visible_change", "off_foreground", "near_duplicate")
@@ -72,7 +72,8 @@ class QualityFilter:
         on = mask > 0
         if not on.any():
             return "empty_mask"
-        if float(visible_difference(source, generated)[on].mean()) < self.min_change:
+        diff = np.abs(source.astype(np.int16) - generated.astype(np.int16))
+        if float((diff.max(axis=2) if diff.ndim == 3 else diff)[on].mean()) < self.min_change:
             return "no_visible_change"
         if foreground is not None and float(np.asarray(foreground, bool)[on].mean()) < self.min_on_object:
             return "off_foreground"

@@ -1,10 +1,13 @@
-"""Training batches of the fit loop: windows around the few-shot defects, at the model resolution.
+"""Training batches of the fit loop: windows at the image's own scale along the few-shot defects.
 
-Most windows are around a real defect with its mask and the prompt "a photo of a <product> with a
-<defect>"; some (``good_fraction``) are defect-free images with a transplanted real mask and the
-product-only prompt (so the model learns what a clean surface looks like, which guidance contrasts
-with); ``uncond_prob`` of the prompts are dropped to "" for classifier-free guidance. A batch is
-drawn with one numpy generator only, so it is reproducible and resumable.
+Most windows hold part of a real defect (centred near a random defect pixel, so a long crack gives
+many different windows) with its mask and the prompt "a photo of a <product> with a <defect>"; some
+(``good_fraction``) are defect-free windows under a real shot's window mask with the product-only
+prompt (so the model learns the clean surface, which guidance and the visible-defect rule contrast
+with); ``uncond_prob`` of the prompts are dropped to "" for classifier-free guidance. Windows are
+flipped left-right and up-down at random (defects keep their orientation class: a horizontal crack
+stays horizontal). A batch is drawn with one numpy generator only, so it is reproducible and
+resumable. Images smaller than a window are mirrored at their border (``augment.synth.windows``).
 """
 
 from __future__ import annotations
@@ -17,13 +20,21 @@ import numpy as np
 import torch
 
 from augment.data.index import Sample, load_sample_arrays
-from augment.data.resize import resize_image, resize_mask
 from augment.data.split import FewShotSplit
 from augment.models.tokens import prompt_for
 from augment.synth.options import FitConfig
-from augment.synth.windows import Box, jittered_box
+from augment.synth.windows import defect_window, random_window
 
-__all__ = ["MAX_GOOD_IMAGES", "Batch", "TrainData", "good_images_of", "load_train_data", "sample_batch"]
+__all__ = [
+    "MAX_GOOD_IMAGES",
+    "Batch",
+    "TrainData",
+    "good_images_of",
+    "is_grayscale",
+    "load_train_data",
+    "sample_batch",
+    "sample_window",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,39 +60,31 @@ class Batch:
     defects: list[str | None]
 
 
-def _window(image: np.ndarray, mask: np.ndarray, box: Box, res: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``box`` of an image and its mask, at the model resolution."""
-    return resize_image(box.cut(image), res), resize_mask(box.cut(mask), res)
-
-
-def _good_window(data: TrainData, cfg: FitConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A defect-free image with a real shot mask moved to a random spot of it."""
-    good = data.goods[rng.integers(len(data.goods))]
-    shot_mask = data.shots[rng.integers(len(data.shots))][1]
-    box = jittered_box(shot_mask, cfg.resolution, cfg.context, rng)
-    h, w = good.shape[:2]
-    target = Box(int(rng.integers(0, h - box.side + 1)), int(rng.integers(0, w - box.side + 1)), box.side)
-    img = resize_image(target.cut(good), cfg.resolution)
-    return img, resize_mask(box.cut(shot_mask), cfg.resolution)
+def sample_window(
+    data: TrainData, cfg: FitConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """One training window (image, mask, defect or None) drawn with ``rng``."""
+    image, shot_mask, defect = data.shots[rng.integers(len(data.shots))]
+    img, msk = defect_window(image, shot_mask, cfg.resolution, rng, cfg.zoom_range)
+    if data.goods and rng.random() < cfg.good_fraction:
+        good = data.goods[rng.integers(len(data.goods))]
+        return random_window(good, cfg.resolution, rng, cfg.zoom_range), msk, None
+    return img, msk, defect
 
 
 def sample_batch(data: TrainData, cfg: FitConfig, rng: np.random.Generator) -> Batch:
     """One training batch drawn with ``rng`` only (so it is reproducible and resumable)."""
     images, masks, prompts, defects = [], [], [], []
     for _ in range(cfg.batch_size):
-        flip = bool(rng.random() < 0.5)
-        if data.goods and rng.random() < cfg.good_fraction:
-            img, msk = _good_window(data, cfg, rng)
-            defect = None
-        else:
-            image, shot_mask, defect = data.shots[rng.integers(len(data.shots))]
-            box = jittered_box(shot_mask, cfg.resolution, cfg.context, rng)
-            img, msk = _window(image, shot_mask, box, cfg.resolution)
-        if flip:
+        img, msk, defect = sample_window(data, cfg, rng)
+        flip_lr, flip_ud = rng.random(2) < 0.5
+        if flip_lr:
             img, msk = img[:, ::-1], msk[:, ::-1]
+        if flip_ud:
+            img, msk = img[::-1], msk[::-1]
         drop = bool(rng.random() < cfg.uncond_prob)
-        images.append(img)
-        masks.append(msk)
+        images.append(np.ascontiguousarray(img))
+        masks.append(np.ascontiguousarray(msk))
         prompts.append("" if drop else prompt_for(data.product, defect))
         defects.append(None if drop else defect)
     pixels = torch.from_numpy(np.stack(images).astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
@@ -106,3 +109,9 @@ def load_train_data(split: FewShotSplit, defects: Sequence[str], goods: Sequence
     shots = [(*load_sample_arrays(s), s.defect) for s in split.shots if s.defect in defects]
     good_images = [load_sample_arrays(s)[0] for s in goods]
     return TrainData(split.index.products[0], shots, good_images)
+
+
+def is_grayscale(data: TrainData) -> bool:
+    """True when every shot and defect-free image has three equal channels (a gray product)."""
+    images = [image for image, _, _ in data.shots] + list(data.goods)
+    return all(bool((im[..., 0] == im[..., 1]).all() and (im[..., 1] == im[..., 2]).all()) for im in images)

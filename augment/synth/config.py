@@ -23,24 +23,17 @@ def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """``resolution``: side of the window the model denoises; ``context``: window side over the
-    defect's longer side; ``channels``: UNet widths of the embedded default; ``seed``: its initial
-    weights."""
+    """``resolution``: side (image pixels) of the square window the model denoises, at the image's
+    own scale; ``channels``: UNet widths of the embedded default; ``seed``: its initial weights."""
 
-    resolution: int = 32
-    context: float = 1.5
-    channels: tuple[int, ...] = (32, 64, 96)
+    resolution: int = 64
+    channels: tuple[int, ...] = (16, 32, 64, 96)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.resolution, bool) or int(self.resolution) < 8:
             raise ValueError(f"resolution must be an integer >= 8 pixels, got {self.resolution!r}.")
-        if not float(self.context) >= 1.0:
-            raise ValueError(
-                f"context (window side over the defect's longer side) must be >= 1, got {self.context!r}."
-            )
         object.__setattr__(self, "resolution", int(self.resolution))
-        object.__setattr__(self, "context", float(self.context))
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         object.__setattr__(self, "seed", int(self.seed))
 
@@ -54,19 +47,27 @@ class SynthConfig:
 
 @dataclass(frozen=True)
 class FittedState:
-    """What ``fit`` learnt: the ``product`` name, its ``defects`` types and the ``good_images`` (paths
-    of defect-free images) that generation paints into by default."""
+    """What ``fit`` learnt: the ``product`` name, its ``defects`` types, the ``good_images`` (paths
+    of defect-free images) that generation paints into by default, and whether the data is
+    ``grayscale`` (then generated images are made gray too)."""
 
     product: str | None = None
     defects: tuple[str, ...] = ()
     good_images: tuple[str, ...] = ()
+    grayscale: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defects", tuple(str(d) for d in self.defects))
         object.__setattr__(self, "good_images", tuple(str(p) for p in self.good_images))
+        object.__setattr__(self, "grayscale", bool(self.grayscale))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"product": self.product, "defects": list(self.defects), "good_images": list(self.good_images)}
+        return {
+            "product": self.product,
+            "defects": list(self.defects),
+            "good_images": list(self.good_images),
+            "grayscale": self.grayscale,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FittedState:

@@ -5,7 +5,9 @@ Each step draws a batch (``augment.synth.batches``) and takes the masked, attent
 gradient accumulation and device of ``TrainOptions`` (``augment.synth.options``). What trains is chosen in one place (``prepare_trainable``): the whole
 UNet of the embedded default, LoRA adapters of a pretrained one, and the placeholder-token rows.
 
-Checkpoints (weights, optimizer, step, every random state) are written atomically every
+The weights kept after the fit are an exponential moving average of the trained ones
+(``diffusers.training_utils.EMAModel``, decay ``FitConfig.ema_decay``). Checkpoints (weights, their
+average, optimizer, step, every random state) are written atomically every
 ``checkpoint_every`` steps, so ``resume=True`` reaches the same final weights as an uninterrupted
 run. A NaN/inf loss stops training with ``TrainingDivergedError`` and leaves the last good checkpoint.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
+from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from augment.data.index import DatasetIndex, index_folder
@@ -162,9 +165,11 @@ def _state(
     gen: torch.Generator,
     losses: list[float],
     cfg: FitConfig,
+    ema: EMAModel | None,
 ) -> dict:
     return {
         "step": step,
+        "ema": None if ema is None else ema.state_dict(),
         "unet": backbone.unet.state_dict(),
         "text_encoder": backbone.text_encoder.state_dict(),
         "text_encoder_2": None if backbone.text_encoder_2 is None else backbone.text_encoder_2.state_dict(),
@@ -177,9 +182,16 @@ def _state(
 
 
 def _restore(
-    path: Path, backbone: Backbone, opt: torch.optim.Optimizer, rng: np.random.Generator, gen: torch.Generator
+    path: Path,
+    backbone: Backbone,
+    opt: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    ema: EMAModel | None,
 ) -> tuple[int, list[float]]:
     state = torch.load(path, map_location="cpu", weights_only=False)
+    if ema is not None and state.get("ema") is not None:
+        ema.load_state_dict(state["ema"])
     backbone.unet.load_state_dict(state["unet"])
     backbone.text_encoder.load_state_dict(state["text_encoder"])
     if state.get("text_encoder_2") is not None:
@@ -275,7 +287,9 @@ def train(
         backbone.unet.enable_gradient_checkpointing()
     opt = accelerator.prepare_optimizer(make_optimizer(groups, cfg.lr, cfg.options))
     rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
-    start, losses = _restore(ckpt, backbone, opt, rng, gen) if resume and ckpt is not None else (0, [])
+    averaged = groups[0]["params"]
+    ema = EMAModel(averaged, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
+    start, losses = _restore(ckpt, backbone, opt, rng, gen, ema) if resume and ckpt is not None else (0, [])
     last_good = start if resume else None
     backbone.unet.train()
     bar = tqdm(range(start, cfg.steps), desc="fit", initial=start, total=cfg.steps, disable=not progress)
@@ -283,12 +297,16 @@ def train(
         _warm_up(opt, cfg, step)
         check = functools.partial(_check_finite, step=step, ckpt=ckpt, last_good=last_good, lr=cfg.lr)
         losses.append(_optimizer_step(accelerator, backbone, data, cfg, opt, rng, gen, check))
+        if ema is not None:
+            ema.step(averaged)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if ckpt is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(ckpt, _state(backbone, opt, step + 1, rng, gen, losses, cfg))
+            save_checkpoint(ckpt, _state(backbone, opt, step + 1, rng, gen, losses, cfg, ema))
             last_good = step + 1
         if on_step is not None:
             on_step(step + 1)
+    if ema is not None:
+        ema.copy_to(averaged)
     backbone.unet.eval()
     return losses
 

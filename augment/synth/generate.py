@@ -11,18 +11,20 @@ synthesizer keeps the state (weights, shots, configuration) and passes in what o
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from augment.data.pairs import SyntheticPair
 from augment.errors import TooFewPairsError
-from augment.masks.changed import changed_region
+from augment.masks.changed import Visibility, changed_region
 from augment.masks.foreground import ForegroundCache
+from augment.masks.paste import paste_defect
 from augment.masks.quality import QualityFilter
 from augment.masks.sampler import MaskSampler
 from augment.models.backbone import Backbone
@@ -35,47 +37,107 @@ from augment.synth.text2img import Text2ImgConfig, text_to_image
 # The messages are the synthesizer's: keep its logger name so logging configuration still applies.
 logger = logging.getLogger("augment.synth.synthesizer")
 
-__all__ = ["PaintSpec", "inpaint_pairs", "paint", "record_mask", "text2img_pairs"]
+__all__ = [
+    "HARMONIZE_GROW",
+    "PaintSpec",
+    "harmonize_inputs",
+    "inpaint_pairs",
+    "paint",
+    "record_inputs",
+    "text2img_pairs",
+]
+
+Shot = tuple[np.ndarray, np.ndarray]
+HARMONIZE_GROW = 2  # px: the re-noised region of a pasted defect reaches this far past its mask
 
 
 @dataclass(frozen=True)
 class PaintSpec:
-    """What every inpainted pair of one ``generate`` call shares."""
+    """What every inpainted pair of one ``generate`` call shares.
+
+    ``grayscale``: the data has no colour, so the output is made gray too (a small colour model
+    tints what it paints); ``visibility``: the rule that decides which painted pixels are a
+    defect and are kept (``augment.masks.changed``).
+    """
 
     backbone: Backbone
     product: str
     defect: str
     cfg: SampleConfig
     refine: tuple[Backbone, float] | None = None
+    grayscale: bool = False
+    visibility: Visibility = field(default_factory=Visibility)
 
 
-def paint(spec: PaintSpec, seed: int, source: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One inpainting run (+ optional refiner pass) from a pair seed: (image, changed-region mask)."""
+def _gray(image: np.ndarray) -> np.ndarray:
+    """The channel mean, repeated into three channels."""
+    mean = np.rint(image.astype(np.float32).mean(axis=2, keepdims=True))
+    return np.repeat(mean.astype(np.uint8), 3, axis=2)
+
+
+def paint(
+    spec: PaintSpec, seed: int, source: np.ndarray, mask: np.ndarray, init: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One inpainting run (+ optional refiner pass) from a pair seed: (image, label).
+
+    Only the visible defect the model painted is kept, on the source's own texture, and the
+    label marks it plus every pixel that changed (``augment.masks.changed.changed_region``).
+    """
     prompt, negative = prompt_for(spec.product, spec.defect), prompt_for(spec.product, None)
     gen = torch.Generator().manual_seed(seed)
-    out = inpaint(spec.backbone, source, mask, prompt, negative, spec.cfg, gen)
+    out = inpaint(spec.backbone, source, mask, prompt, negative, spec.cfg, gen, init)
     if spec.refine is not None:
         refiner, strength = spec.refine
         out = refine_in_mask(refiner, out, mask, spec.product, spec.defect, strength, spec.cfg, gen)
-    return out, changed_region(source, out, mask)
+    if spec.grayscale:
+        out = _gray(out)
+    return changed_region(source, out, mask, spec.visibility)
 
 
-def record_mask(
-    record: dict[str, Any], source: np.ndarray, given: np.ndarray | None, shot_masks: Sequence[np.ndarray]
-) -> np.ndarray:
-    """The input mask a record's pair was painted under: the ``given`` one, or redrawn from its seed."""
-    if record["mask_source"] == "given":
+def harmonize_inputs(
+    source: np.ndarray, foreground: np.ndarray, shots: Sequence[Shot], seed: int
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(region to re-noise, pasted image, shot index) of one harmonized pair, drawn from ``seed``:
+    a random shot's defect warped and pasted on the foreground (``augment.masks.paste``); None when
+    it fits nowhere on this image."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(len(shots)))
+    pasted = paste_defect(source, shots[k][0], shots[k][1], rng, foreground)
+    if pasted is None:
+        return None
+    image, mask = pasted
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * HARMONIZE_GROW + 1,) * 2)
+    return cv2.dilate(mask.astype(np.uint8), kernel), image, k
+
+
+def record_inputs(
+    record: dict[str, Any],
+    source: np.ndarray,
+    given: np.ndarray | None,
+    shots: Sequence[Shot],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(input mask, init) a record's pair was painted from: the ``given`` mask, or redrawn from its seed."""
+    seed, kind = int(record["seed"]), record["mask_source"]
+    if kind == "given":
         if given is None:
             raise ValueError("this pair was made from a given mask; pass it as mask=.")
-        return check_masks([given], [source])[0]
+        return check_masks([given], [source])[0], None
+    foreground = ForegroundCache([source])[0]
+    if kind == "harmonize":
+        drawn = harmonize_inputs(source, foreground, shots, seed)
+        if drawn is None:
+            raise ValueError(
+                "the record's pasted defect does not fit on this image; pass its own source image."
+            )
+        return drawn[0], drawn[1]
     # records written before mask_rotation existed used full rotation
     rotation = float(record.get("mask_rotation", 180.0))
-    sampler = MaskSampler.create(record["mask_source"], shot_masks, rotation, str(record["defect"]))
-    return sampler(ForegroundCache([source])[0], np.random.default_rng(int(record["seed"])))
+    sampler = MaskSampler.create(kind, [m for _, m in shots], rotation, str(record["defect"]))
+    return sampler(foreground, np.random.default_rng(seed)), None
 
 
 def _record(
-    spec: PaintSpec, seed: int, source_name: str, mask_source: str, mask: np.ndarray, fingerprint: str
+    spec: PaintSpec, seed: int, source_name: str, mask: np.ndarray, fingerprint: str
 ) -> dict[str, Any]:
     """Everything ``reproduce`` needs to rebuild the pair, in the manifest's key order."""
     cfg = spec.cfg
@@ -89,9 +151,12 @@ def _record(
         "guidance": cfg.guidance,
         "steps": cfg.steps,
         "resolution": cfg.resolution,
+        "overlap": cfg.overlap,
+        "margin": cfg.margin,
         "source_image": source_name,
-        "mask_source": mask_source,
         "input_mask_area": int(mask.sum()),
+        "grayscale": spec.grayscale,
+        "visibility": spec.visibility.to_dict(),
         "model_fingerprint": fingerprint,
     }
     if spec.refine is not None:
@@ -99,50 +164,84 @@ def _record(
     return record
 
 
+Draw = Callable[[int, int, np.ndarray], tuple[np.ndarray, np.ndarray | None, dict[str, Any]] | None]
+
+
+def mask_drawer(plan: SourcePlan, shots: Sequence[Shot], harmonize: bool) -> Draw:
+    """``draw(k, seed, foreground) -> (mask, init, record extras) | None`` for one call's plan."""
+
+    def draw(
+        k: int, seed: int, foreground: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]] | None:
+        if plan.given is not None:
+            return plan.given[k], None, {"mask_source": "given"}
+        if harmonize:
+            drawn = harmonize_inputs(plan.images[k], foreground, shots, seed)
+            return (
+                None
+                if drawn is None
+                else (drawn[0], drawn[1], {"mask_source": "harmonize", "shot": drawn[2]})
+            )
+        mask = plan.sampler(foreground, np.random.default_rng(seed))
+        extra: dict[str, Any] = {"mask_source": plan.sampler.source}
+        if plan.sampler.source == "real":
+            extra["mask_rotation"] = plan.mask_rotation
+        return mask, None, extra
+
+    return draw
+
+
 def inpaint_pairs(
     spec: PaintSpec,
     n: int,
     plan: SourcePlan,
     seeds: np.random.Generator,
-    shots: list[tuple[np.ndarray, np.ndarray]],
+    shots: list[Shot],
     fingerprint: str,
     use_filter: bool,
     max_attempts: int,
     progress: bool,
     report: dict[str, Any],
+    harmonize: bool = False,
 ) -> list[SyntheticPair]:
-    """``n`` inpainted pairs: given masks cycle with their images, sampled masks pick random sources."""
-    sources, given, sampler = plan.images, plan.given, plan.sampler
+    """``n`` painted pairs: given masks cycle with their images, sampled masks (or, with
+    ``harmonize``, pasted shots) pick random sources. A harmonized pair is a real shot's defect by
+    design, so the near-duplicate check is skipped for it."""
+    sources, given = plan.images, plan.given
     fg, filt = ForegroundCache(sources), QualityFilter()
+    draw = mask_drawer(plan, shots, harmonize)
     pairs: list[SyntheticPair] = []
     bar = tqdm(total=n, desc=f"generate {spec.defect}", disable=not progress)
-    attempt = 0
+    attempt, unplaced = 0, 0
     while len(pairs) < n and attempt < max_attempts:
         k = attempt % len(sources) if given is not None else int(seeds.integers(len(sources)))
         seed = int(seeds.integers(0, 2**31 - 1))
         attempt += 1
-        source = sources[k]
-        mask = given[k] if given is not None else sampler(fg[k], np.random.default_rng(seed))
-        out, changed = paint(spec, seed, source, mask)
-        if use_filter and not filt.check(source, out, changed, fg[k], shots)[0]:
+        drawn = draw(k, seed, fg[k])
+        if drawn is None:
+            unplaced += 1
             continue
-        mask_source = "given" if given is not None else sampler.source
-        record = _record(spec, seed, plan.names[k], mask_source, mask, fingerprint)
-        if mask_source == "real":
-            record["mask_rotation"] = plan.mask_rotation
-        pairs.append(SyntheticPair(out, changed, record))
+        mask, init, extra = drawn
+        out, label = paint(spec, seed, sources[k], mask, init)
+        if use_filter and not filt.check(sources[k], out, label, fg[k], () if harmonize else shots)[0]:
+            continue
+        record = _record(spec, seed, plan.names[k], mask, fingerprint) | extra
+        pairs.append(SyntheticPair(out, label, record))
         bar.update(1)
     bar.close()
-    report |= filt.summary() | {"accepted": len(pairs), "attempts": attempt, "filtered": int(use_filter)}
+    report |= filt.summary() | {
+        "accepted": len(pairs), "attempts": attempt, "filtered": int(use_filter), "unplaced": unplaced,
+    }  # fmt: skip
     rejected = {k: v for k, v in filt.counts.items() if v}
     logger.info(
-        "generate %s: %d accepted, %d rejected %s", spec.defect, len(pairs), report["rejected"], rejected
-    )
+        "generate %s: %d accepted, %d rejected %s, %d pastes fitted nowhere",
+        spec.defect, len(pairs), report["rejected"], rejected, unplaced,
+    )  # fmt: skip
     if len(pairs) < n:
         raise TooFewPairsError(
             f"only {len(pairs)} of {n} {spec.defect} pairs passed the quality filter in "
-            f"{attempt} attempts (rejected: {dict(filt.counts)}); fit longer, raise strength "
-            "or guidance, or pass quality_filter=False."
+            f"{attempt} attempts (rejected: {dict(filt.counts)}, pastes that fitted nowhere: {unplaced}); "
+            "fit longer, raise strength or guidance, or pass quality_filter=False."
         )
     return pairs
 

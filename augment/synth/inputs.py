@@ -20,17 +20,42 @@ from augment.masks.geometry import DEFAULT_MAX_ROTATION, check_rotation
 from augment.masks.sampler import MaskSampler, parse_mask_source
 
 __all__ = [
+    "DEFAULT_STRENGTH",
+    "MODES",
     "SeedSource",
     "SourcePlan",
     "check_generate_counts",
     "check_images",
     "check_masks",
+    "check_mode_args",
     "load_sources",
     "plan_sources",
     "seed_stream",
 ]
 
 SeedSource = int | np.random.Generator | torch.Generator | None
+MODES = ("inpaint", "harmonize", "text2img")
+# Strength a mode runs at when none is given: inpainting paints from pure noise; harmonize re-noises
+# a pasted real defect half way, enough to refit its edges and texture, not enough to lose its shape.
+DEFAULT_STRENGTH = {"inpaint": 1.0, "harmonize": 0.5, "text2img": 1.0}
+
+
+def check_mode_args(
+    mode: str, masks: object, refiner: object, mask_quality: bool, product: str | None, fitted: str | None
+) -> None:
+    """Refuse argument combinations ``generate``'s ``mode`` cannot honour (ValueError naming the fix)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}.")
+    if mode != "inpaint" and refiner is not None:
+        raise ValueError(f"refiner= applies to mode='inpaint' only; drop it for {mode}.")
+    if mode == "harmonize" and masks is not None:
+        raise ValueError("mode='harmonize' pastes the shots' own masks; drop masks= or use mode='inpaint'.")
+    if mode != "text2img" and mask_quality:
+        raise ValueError("mask_quality= applies to mode='text2img' (its masks come from attention).")
+    if product is not None and fitted is not None and product != fitted:
+        raise ValueError(
+            f"this synthesizer was fitted on product {fitted!r}, not {product!r}; fit one on {product!r} first."
+        )
 
 
 def seed_stream(generator: SeedSource) -> np.random.Generator:

@@ -68,21 +68,37 @@ class TrainOptions:
 
 @dataclass
 class FitConfig:
-    """Settings of one fit run: steps, batch, learning rates, the model window, data mix, checkpoints."""
+    """Settings of one fit run: steps, batch, learning rates, the model window, data mix, checkpoints.
 
-    steps: int = 600
+    Windows are cut at the image's own scale (``resolution`` pixels), zoomed by a log-uniform factor
+    from ``zoom_range``; ``good_fraction`` of them are defect-free windows under a real shot's mask
+    with the product-only prompt. The learning rate warms up over ``warmup`` steps and then stays
+    (no schedule over the total steps, so resuming with more steps equals a longer uninterrupted
+    run); the weights used after the fit are an exponential moving average of the trained ones with
+    decay ``ema_decay`` (0: none), which smooths what a few hundred noisy steps on a few shots learn.
+    """
+
+    steps: int = 1000
     batch_size: int = 8
     lr: float = 1e-3
     token_lr: float = 5e-3
-    resolution: int = 32
-    context: float = 1.5
-    good_fraction: float = 0.15
+    resolution: int = 64
+    zoom_range: tuple[float, float] = (0.8, 1.25)
+    good_fraction: float = 0.25
     uncond_prob: float = 0.1
     warmup: int = 20
+    ema_decay: float = 0.995
     seed: int = 0
     checkpoint_every: int = 100
     attention_loss: bool = True
     options: TrainOptions = field(default_factory=TrainOptions)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1) (0: no moving average), got {self.ema_decay}.")
+        low, high = self.zoom_range
+        if not 0 < low <= high:
+            raise ValueError(f"zoom_range must be (low, high) with 0 < low <= high, got {self.zoom_range}.")
 
 
 def make_accelerator(options: TrainOptions, device: torch.device) -> Accelerator:

@@ -20,7 +20,13 @@ from augment.models.backbone import Backbone
 from augment.models.pretrained import is_refiner, load_refiner
 from augment.synth.sampling import SampleConfig, inpaint
 
-__all__ = ["DEFAULT_REFINER_STRENGTH", "check_refiner_strength", "refine_in_mask", "resolve_refiner"]
+__all__ = [
+    "DEFAULT_REFINER_STRENGTH",
+    "RefinerCache",
+    "check_refiner_strength",
+    "refine_in_mask",
+    "resolve_refiner",
+]
 
 DEFAULT_REFINER_STRENGTH = 0.3
 
@@ -65,3 +71,20 @@ def refine_in_mask(
     prompt = f"a photo of a {product} with a {defect}"
     negative = f"a photo of a {product}"
     return inpaint(refiner, image, mask, prompt, negative, replace(cfg, strength=strength), gen)
+
+
+class RefinerCache:
+    """Refiner backbones by source, each loaded once per synthesizer."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Backbone] = {}
+
+    def get(self, refiner: str | Path | Backbone, strength: float) -> tuple[Backbone, float]:
+        """(refiner backbone, checked strength) for a hub id, folder or loaded Backbone."""
+        strength = check_refiner_strength(strength)
+        if isinstance(refiner, Backbone):
+            self._loaded[refiner.source] = resolve_refiner(refiner)
+            return self._loaded[refiner.source], strength
+        if str(refiner) not in self._loaded:
+            self._loaded[str(refiner)] = resolve_refiner(refiner)
+        return self._loaded[str(refiner)], strength

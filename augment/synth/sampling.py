@@ -1,13 +1,18 @@
-"""The inpainting denoising loop: paint inside a mask, leave every other pixel untouched.
+"""The inpainting denoising loop: paint inside a mask at the image's own scale, leave every other
+pixel untouched.
 
-``inpaint`` crops a window around the mask (``augment.synth.windows``), resizes it to the model
-resolution, denoises with the known region re-injected at every step (noised to the current
-level, then exactly at the end), resizes the result back and composites it ONLY inside the mask:
-pixels outside the mask are the source pixels, bit for bit.
+``inpaint`` cuts a canvas around the mask (``augment.synth.windows.canvas_box``: the mask's box plus
+a margin, at least one model window), tiles it with overlapping windows of the model's side and, at
+every denoising step, blends the windows' predictions into one canvas prediction before the
+scheduler steps (MultiDiffusion), so a 300 px crack and a 5 px pit are both drawn at true width.
+The known region is re-injected at every step (noised to the current level, then exactly at the
+end), and the result is composited back ONLY inside the mask: pixels outside it are the source
+pixels, bit for bit. Latent backbones run the same loop on the canvas's VAE latents.
 
-Strength ``s`` in [0, 1] sets how much of the noise schedule is run (img2img style: the window
-starts from the source noised to level ``s``) and scales the guidance on the defect prompt,
-``scale = 1 + (guidance - 1) * s``; ``s = 0`` returns the source unchanged.
+Strength ``s`` in [0, 1] sets how much of the noise schedule is run (img2img style: the canvas
+starts from ``init`` (default the source) noised to level ``s``) and scales the guidance on the
+defect prompt, ``scale = 1 + (guidance - 1) * s``; ``s = 0`` returns the source unchanged. With
+``scale == 1`` only the defect prompt is evaluated (half the work of classifier-free guidance).
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler
 
-from augment.data.resize import resize_image, resize_mask
 from augment.models.backbone import Backbone
 from augment.models.conditioning import (
     Conditioning,
@@ -29,18 +33,23 @@ from augment.models.conditioning import (
     to_model_space,
     to_pixels,
 )
-from augment.synth.windows import centred_box
+from augment.synth.windows import Box, blend_weights, canvas_box, cut_padded, tile_starts
+
+WINDOW_BATCH = 16  # windows per UNet call
 
 
 @dataclass(frozen=True)
 class SampleConfig:
-    """One inpainting run: denoising steps, strength, guidance, and the model window it paints in."""
+    """One inpainting run: denoising steps, strength, guidance, the model window (``resolution``
+    pixels), how much neighbouring windows overlap, and the context ``margin`` (pixels) the canvas
+    keeps around the mask."""
 
-    steps: int = 25
+    steps: int = 12
     strength: float = 1.0
-    guidance: float = 3.0
-    resolution: int = 32
-    context: float = 1.5
+    guidance: float = 1.0
+    resolution: int = 64
+    overlap: float = 0.25
+    margin: int = 8
 
 
 def steps_to_run(cfg: SampleConfig) -> int:
@@ -72,48 +81,112 @@ def make_sampler(backbone: Backbone, steps: int) -> Sampler:
     return sampler
 
 
-def _guided(
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+
+
+@dataclass
+class Canvas:
+    """The region one inpainting run paints, in model space: known content, start, mask, windows."""
+
+    box: Box
+    known: torch.Tensor  # (1, C, h, w): the source, in model space
+    start: torch.Tensor  # (1, C, h, w): what strength < 1 starts from (the source or ``init``)
+    mask: torch.Tensor  # (1, 1, h, w) {0, 1}
+    windows: list[tuple[int, int]]  # top-left corners, in model cells
+    side: int  # window side, in model cells
+    weights: torch.Tensor  # (side, side) blend weights of one window
+    total: torch.Tensor  # (h, w) summed weights of all windows (0 where none covers)
+
+
+def make_canvas(
+    backbone: Backbone, image: np.ndarray, mask: np.ndarray, init: np.ndarray, cfg: SampleConfig
+) -> Canvas:
+    """Cut the canvas around ``mask`` and tile the windows that touch it."""
+    scale = backbone.vae_scale
+    box = canvas_box(mask, cfg.resolution, cfg.margin, scale)
+    device = backbone.device
+    known = to_model_space(backbone, _to_tensor(cut_padded(image, box)).to(device))
+    start = known if init is image else to_model_space(backbone, _to_tensor(cut_padded(init, box)).to(device))
+    pixel_mask = torch.from_numpy(cut_padded(mask, box).astype(np.float32))[None, None].to(device)
+    m = model_mask(backbone, pixel_mask)
+    side = cfg.resolution // scale
+    h, w = m.shape[-2:]
+    windows = [
+        (y, x)
+        for y in tile_starts(h, side, cfg.overlap)
+        for x in tile_starts(w, side, cfg.overlap)
+        if bool(m[..., y : y + side, x : x + side].any())
+    ]
+    weights = torch.from_numpy(blend_weights(side)).to(device)
+    total = torch.zeros(h, w, device=device)
+    for y, x in windows:
+        total[y : y + side, x : x + side] += weights
+    return Canvas(box, known, start, m, windows, side, weights, total)
+
+
+def _conditions(cond: Conditioning, index: int, count: int) -> Conditioning:
+    """Prompt ``index`` of ``cond`` repeated ``count`` times."""
+    one = Conditioning(
+        cond.hidden[index : index + 1], {k: v[index : index + 1] for k, v in cond.added.items()}
+    )
+    return one.repeat(count)
+
+
+def _predict_canvas(
     backbone: Backbone,
+    canvas: Canvas,
     latents: torch.Tensor,
     t: torch.Tensor,
     cond: Conditioning,
-    mask: torch.Tensor,
-    masked: torch.Tensor,
     scale: float,
 ) -> torch.Tensor:
-    """Classifier-free guidance: cond holds [negative, positive] for one sample."""
-    both = predict_noise(
-        backbone, latents.repeat(2, 1, 1, 1), t, cond, mask.repeat(2, 1, 1, 1), masked.repeat(2, 1, 1, 1)
-    )
-    negative, positive = both.chunk(2)
-    return negative + scale * (positive - negative)
+    """The blended, guided prediction of every window for the whole canvas at timestep ``t``."""
+    s, masked = canvas.side, canvas.known * (1 - canvas.mask)
+    out = torch.zeros_like(latents)
+    for k in range(0, len(canvas.windows), WINDOW_BATCH):
+        part = canvas.windows[k : k + WINDOW_BATCH]
+        n = len(part)
+        x = torch.cat([latents[..., y : y + s, c : c + s] for y, c in part])
+        m = torch.cat([canvas.mask[..., y : y + s, c : c + s] for y, c in part])
+        known = torch.cat([masked[..., y : y + s, c : c + s] for y, c in part])
+        if scale == 1.0:
+            pred = predict_noise(backbone, x, t.reshape(1).expand(n), _conditions(cond, 1, n), m, known)
+        else:
+            both = Conditioning.cat([_conditions(cond, 0, n), _conditions(cond, 1, n)])
+            pair = predict_noise(
+                backbone, x.repeat(2, 1, 1, 1), t.reshape(1).expand(2 * n), both, m.repeat(2, 1, 1, 1),
+                known.repeat(2, 1, 1, 1),
+            )  # fmt: skip
+            negative, positive = pair.chunk(2)
+            pred = negative + scale * (positive - negative)
+        for j, (y, c) in enumerate(part):
+            out[..., y : y + s, c : c + s] += pred[j] * canvas.weights
+    covered = canvas.total > 0
+    return torch.where(covered, out / canvas.total.clamp_min(1e-6), latents)
 
 
 @torch.no_grad()
-def denoise_window(
-    backbone: Backbone,
-    pixels: torch.Tensor,
-    mask: torch.Tensor,
-    cond: Conditioning,
-    cfg: SampleConfig,
-    gen: torch.Generator,
+def denoise_canvas(
+    backbone: Backbone, canvas: Canvas, cond: Conditioning, cfg: SampleConfig, gen: torch.Generator
 ) -> torch.Tensor:
-    """Inpaint one window (1, 3, R, R) in [-1, 1] under ``mask`` (1, 1, R, R); returns pixels."""
+    """Run the (partial) reverse process on the canvas; returns pixels (1, 3, H, W) in [-1, 1]."""
     sampler = make_sampler(backbone, cfg.steps)
     n_run = steps_to_run(cfg)
     timesteps = sampler.timesteps[cfg.steps - n_run :]
-    x0 = to_model_space(backbone, pixels)
-    m = model_mask(backbone, mask)
-    masked = x0 * (1 - m)
-    noise = torch.randn(x0.shape, generator=gen).to(x0)
+    noise = torch.randn(canvas.known.shape, generator=gen).to(canvas.known)
     latents = (
-        sampler.add_noise(x0, noise, timesteps[:1]) if n_run < cfg.steps else noise * sampler.init_noise_sigma
+        sampler.add_noise(canvas.start, noise, timesteps[:1])
+        if n_run < cfg.steps
+        else noise * sampler.init_noise_sigma
     )
     scale = 1.0 + (cfg.guidance - 1.0) * cfg.strength
+    m = canvas.mask
     for i, t in enumerate(timesteps):
-        eps = _guided(backbone, sampler.scale_model_input(latents, t), t.reshape(1), cond, m, masked, scale)
-        latents = sampler.step(eps, t, latents).prev_sample
-        known = sampler.add_noise(x0, noise, timesteps[i + 1 : i + 2]) if i + 1 < len(timesteps) else x0
+        pred = _predict_canvas(backbone, canvas, sampler.scale_model_input(latents, t), t, cond, scale)
+        latents = sampler.step(pred, t, latents).prev_sample
+        last = i + 1 == len(timesteps)
+        known = canvas.known if last else sampler.add_noise(canvas.known, noise, timesteps[i + 1 : i + 2])
         latents = m * latents + (1 - m) * known
     return to_pixels(backbone, latents).clamp(-1, 1)
 
@@ -127,20 +200,25 @@ def inpaint(
     negative_prompt: str,
     cfg: SampleConfig,
     gen: torch.Generator,
+    init: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Paint ``prompt`` into ``image`` (HWC uint8) inside ``mask`` (HW {0,1}); outside stays identical."""
+    """Paint ``prompt`` into ``image`` (HWC uint8) inside ``mask`` (HW {0,1}); outside stays identical.
+
+    ``init`` (same shape as ``image``) is what a partial run (strength < 1) starts from instead of
+    the source: the pasted image of the harmonize mode.
+    """
     if steps_to_run(cfg) == 0:
         return image.copy()
-    box = centred_box(mask, cfg.resolution, cfg.context)
-    window = resize_image(box.cut(image), cfg.resolution)
-    wmask = resize_mask(box.cut(mask), cfg.resolution)
-    pixels = torch.from_numpy(window.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
-    mask_t = torch.from_numpy(wmask.astype(np.float32))[None, None]
+    canvas = make_canvas(backbone, image, mask, image if init is None else init, cfg)
     cond = encode_prompt(backbone, [negative_prompt, prompt])
-    out = denoise_window(backbone, pixels.to(backbone.device), mask_t.to(backbone.device), cond, cfg, gen)
+    out = denoise_canvas(backbone, canvas, cond, cfg, gen)
     painted = ((out[0].permute(1, 2, 0).float().cpu().numpy() + 1.0) * 127.5).round().clip(0, 255)
-    painted = resize_image(painted.astype(np.uint8), box.side)
+    h, w = image.shape[:2]
+    box = canvas.box
+    y0, x0 = max(0, box.y), max(0, box.x)
+    y1, x1 = min(h, box.y + box.height), min(w, box.x + box.width)
+    inside = painted[y0 - box.y : y1 - box.y, x0 - box.x : x1 - box.x].astype(np.uint8)
+    region = mask[y0:y1, x0:x1] > 0
     result = image.copy()
-    region = box.cut(mask) > 0
-    box.cut(result)[region] = painted[region]
+    result[y0:y1, x0:x1][region] = inside[region]
     return result

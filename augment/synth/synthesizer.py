@@ -29,7 +29,7 @@ from augment.models.embedded import build_embedded_backbone
 from augment.models.fingerprint import WeightsFingerprint
 from augment.models.lora import LoraSettings
 from augment.models.tokens import add_placeholder_tokens
-from augment.synth.batches import TrainData, good_images_of, load_train_data
+from augment.synth.batches import TrainData, good_images_of, is_grayscale, load_train_data
 from augment.synth.config import FittedState, SynthConfig
 from augment.synth.fit import (
     Data,
@@ -40,17 +40,20 @@ from augment.synth.fit import (
     fit_split,
     train,
 )
-from augment.synth.generate import PaintSpec, inpaint_pairs, paint, record_mask, text2img_pairs
+from augment.synth.generate import PaintSpec, inpaint_pairs, paint, record_inputs, text2img_pairs
 from augment.synth.inputs import (
+    DEFAULT_STRENGTH,
     SeedSource,
+    SourcePlan,
     check_generate_counts,
     check_images,
+    check_mode_args,
     plan_sources,
     seed_stream,
 )
 from augment.synth.io import load_folder, save_folder
 from augment.synth.options import FitConfig, TrainOptions
-from augment.synth.refiner import DEFAULT_REFINER_STRENGTH, check_refiner_strength, resolve_refiner
+from augment.synth.refiner import DEFAULT_REFINER_STRENGTH, RefinerCache
 from augment.synth.sampling import SampleConfig
 from augment.synth.text2img import Text2ImgConfig
 from augment.synth.text2img import mask_quality as mask_stats
@@ -58,7 +61,6 @@ from augment.synth.validation import write_validation_sheet
 
 __all__ = ["DefectSynthesizer"]
 
-MODES = ("inpaint", "text2img")
 Images = Sequence[np.ndarray | str | Path] | np.ndarray | None
 Masks = Sequence[np.ndarray] | np.ndarray | None
 
@@ -66,30 +68,31 @@ Masks = Sequence[np.ndarray] | np.ndarray | None
 class DefectSynthesizer:
     """Few-shot defect synthesizer on a diffusers backbone (the embedded default when none is given).
 
-    The other arguments are the fields of ``SynthConfig`` (``resolution``, ``context``,
-    ``channels``, ``seed``) and of ``FittedState`` (``product``, ``defects``, ``good_images``: filled
-    by ``fit`` and saved; pass them only to rebuild a fitted synthesizer).
+    The other arguments are the fields of ``SynthConfig`` (``resolution``: the model window in image
+    pixels, ``channels``, ``seed``) and of ``FittedState`` (``product``, ``defects``,
+    ``good_images``, ``grayscale``: filled by ``fit`` and saved; pass them only to rebuild a fitted
+    synthesizer).
     """
 
     def __init__(
         self,
         backbone: Backbone | None = None,
-        resolution: int = 32,
-        context: float = 1.5,
-        channels: Sequence[int] = (32, 64, 96),
+        resolution: int = 64,
+        channels: Sequence[int] = (16, 32, 64, 96),
         seed: int = 0,
         product: str | None = None,
         defects: Sequence[str] = (),
         good_images: Sequence[str] = (),
+        grayscale: bool = False,
     ) -> None:
-        self.config = SynthConfig(resolution, context, tuple(channels), seed)
-        self.fitted = FittedState(product, tuple(defects), tuple(good_images))
+        self.config = SynthConfig(resolution, tuple(channels), seed)
+        self.fitted = FittedState(product, tuple(defects), tuple(good_images), grayscale)
         if backbone is None:
             backbone = build_embedded_backbone(self.config.resolution, self.config.channels, seed=seed)
         self.backbone = backbone
         self.shots: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.last_report: dict[str, Any] = {}
-        self._refiners: dict[str, Backbone] = {}
+        self._refiners = RefinerCache()
         self._fingerprint = WeightsFingerprint()
 
     @property
@@ -135,7 +138,7 @@ class DefectSynthesizer:
         data: Data,
         defects: Sequence[str] | None = None,
         shots: int | None = None,
-        steps: int = 600,
+        steps: int = 1000,
         resolution: int | None = None,
         seed: int = 0,
         resume: bool = False,
@@ -167,9 +170,8 @@ class DefectSynthesizer:
         )
         goods = good_images_of(split)
         train_data = load_train_data(split, chosen, goods)
-        res, ctx = self.config.resolution, self.config.context
         cfg = FitConfig(
-            steps, batch_size, lr, resolution=res, context=ctx, seed=seed,
+            steps, batch_size, lr, resolution=self.config.resolution, seed=seed,
             checkpoint_every=checkpoint_every, options=options,
         )  # fmt: skip
         on_step = self._validator(train_data, options, validation_dir, seed)
@@ -179,7 +181,8 @@ class DefectSynthesizer:
         for image, mask, defect in train_data.shots:
             self.shots.setdefault(defect, []).append((image, mask))
         known = tuple(sorted(set(self.defects) | set(chosen)))
-        self.fitted = FittedState(product, known, tuple(str(s.image) for s in goods))
+        gray = is_grayscale(train_data) and (self.fitted.grayscale or not self.defects)
+        self.fitted = FittedState(product, known, tuple(str(s.image) for s in goods), gray)
         return losses
 
     def _validator(
@@ -188,11 +191,11 @@ class DefectSynthesizer:
         """``on_step`` hook writing a validation contact sheet every ``validate_every`` steps."""
         if not options.validate_every or folder is None:
             return None
-        res, ctx, out = self.config.resolution, self.config.context, Path(folder)
+        res, out = self.config.resolution, Path(folder)
 
         def on_step(step: int) -> None:
             if step % options.validate_every == 0:
-                write_validation_sheet(self.backbone, data, res, ctx, options, step, out, seed)
+                write_validation_sheet(self.backbone, data, res, options, step, out, seed)
 
         return on_step
 
@@ -203,9 +206,9 @@ class DefectSynthesizer:
         defect: str | None = None,
         images: Images = None,
         masks: Masks = None,
-        strength: float = 1.0,
-        guidance: float = 3.0,
-        steps: int = 25,
+        strength: float | None = None,
+        guidance: float = 1.0,
+        steps: int = 12,
         generator: SeedSource = None,
         mask_source: str = "real",
         quality_filter: bool = True,
@@ -219,30 +222,33 @@ class DefectSynthesizer:
         mask_quality: bool = False,
         mask_rotation: float = DEFAULT_MAX_ROTATION,
     ) -> list[SyntheticPair]:
-        """``n`` image + mask pairs of ``defect``: the front door to ``inpaint`` and ``text_to_image``.
+        """``n`` image + mask pairs of ``defect``: the front door to ``inpaint``, ``harmonize`` and
+        ``text_to_image`` (``mode``), with the arguments each takes.
 
-        ``mode="inpaint"`` (default) calls ``inpaint`` with the arguments it takes.
-        ``mode="text2img"`` calls ``text_to_image`` with product scale ``w_product`` (default
-        ``guidance``) and defect scale ``guidance * strength``; ``images``, ``masks``, ``refiner``
-        and the mask-source arguments then do not apply. ``product`` must be the fitted product
-        when given.
+        ``strength=None`` takes the mode's default (``DEFAULT_STRENGTH``). ``mode="text2img"`` uses
+        product scale ``w_product`` (default ``guidance``) and defect scale ``guidance * strength``.
+        ``product`` must be the fitted product when given.
         """
+        check_mode_args(mode, masks, refiner, mask_quality, product, self.product)
+        strength = DEFAULT_STRENGTH[mode] if strength is None else strength
         check_generate_counts(n, strength, steps)
-        if mode not in MODES:
-            raise ValueError(f"mode must be 'inpaint' or 'text2img', got {mode!r}.")
-        if mode == "text2img" and refiner is not None:
-            raise ValueError("refiner= applies to mode='inpaint' only; drop it for text2img.")
-        if mode == "inpaint" and mask_quality:
-            raise ValueError("mask_quality= applies to mode='text2img' (its masks come from attention).")
-        if product is not None and self.product is not None and product != self.product:
-            raise ValueError(
-                f"this synthesizer was fitted on product {self.product!r}, not {product!r}; "
-                f"fit one on {product!r} first."
-            )
         if mode == "text2img":
             w_p = guidance if w_product is None else w_product
             return self.text_to_image(
                 n, defect, steps, w_p, guidance * strength, generator, max_attempts, mask_quality
+            )
+        if mode == "harmonize":
+            return self.harmonize(
+                n,
+                defect,
+                images,
+                strength,
+                guidance,
+                steps,
+                generator,
+                quality_filter,
+                max_attempts,
+                progress,
             )
         return self.inpaint(
             n, defect, images, masks, strength, guidance, steps, generator, mask_source,
@@ -256,8 +262,8 @@ class DefectSynthesizer:
         images: Images = None,
         masks: Masks = None,
         strength: float = 1.0,
-        guidance: float = 3.0,
-        steps: int = 25,
+        guidance: float = 1.0,
+        steps: int = 12,
         generator: SeedSource = None,
         mask_source: str = "real",
         quality_filter: bool = True,
@@ -267,46 +273,87 @@ class DefectSynthesizer:
         refiner_strength: float = DEFAULT_REFINER_STRENGTH,
         mask_rotation: float = DEFAULT_MAX_ROTATION,
     ) -> list[SyntheticPair]:
-        """``n`` pairs with ``defect`` painted into defect-free images; pixels outside the mask are kept.
+        """``n`` pairs with ``defect`` painted into defect-free images at their own scale.
 
         ``images``: arrays or image paths (default: the defect-free images seen by ``fit``).
         ``masks=None`` samples masks from ``mask_source`` ('real': the fitted shots' masks moved,
         scaled, rotated within +-``mask_rotation`` degrees (default a 15 degree jitter: defects keep
         their orientation; 180 any angle) and deformed on the object; 'procedural:blob|scratch|crack').
-        The returned mask is the region that visibly changed (``augment.masks.changed``). Rejected
+        Only what the model painted inside the mask that is visible against the surface is kept, on
+        the source's own texture; the returned mask marks it (``augment.masks.changed``). Rejected
         samples are counted in ``last_report``; too few accepted ones raise ``TooFewPairsError``.
         ``refiner``: an SDXL refiner (hub id, folder or Backbone) run as a second stage at
         ``refiner_strength``, inside the mask only (``augment.synth.refiner``).
         """
         check_generate_counts(n, strength, steps)
         defect = self.check_defect(defect)
-        spec_product = self._fitted_product()
         parse_mask_source(mask_source)
         mask_rotation = check_rotation(mask_rotation)
-        if refiner is not None:
-            refiner_strength = check_refiner_strength(refiner_strength)
         seeds = seed_stream(generator)
-        refine = None if refiner is None else self._refiner(refiner, refiner_strength)
+        refine = None if refiner is None else self._refiners.get(refiner, refiner_strength)
         shots = self.shots.get(defect, [])
         plan = plan_sources(
             images, masks, mask_source, self.fitted.good_images, [m for _, m in shots], mask_rotation, defect
         )
-        cfg = self._sample_config(steps, float(strength), float(guidance))
-        spec = PaintSpec(self.backbone, spec_product, defect, cfg, refine)
+        spec = self._paint_spec(defect, steps, strength, guidance, refine)
+        return self._paint_pairs(spec, n, plan, seeds, quality_filter, max_attempts, progress, False)
+
+    def harmonize(
+        self,
+        n: int,
+        defect: str | None = None,
+        images: Images = None,
+        strength: float = DEFAULT_STRENGTH["harmonize"],
+        guidance: float = 1.0,
+        steps: int = 12,
+        generator: SeedSource = None,
+        quality_filter: bool = True,
+        max_attempts: int | None = None,
+        progress: bool = True,
+    ) -> list[SyntheticPair]:
+        """``n`` pairs made from the real shots: a shot's defect warped (scale, rotation jitter,
+        flips) and pasted on a defect-free image's foreground, then re-noised to ``strength`` and
+        denoised by the fitted model inside the pasted mask grown by ``HARMONIZE_GROW`` pixels, so
+        its edges and texture fit the new surface (copy-paste's shapes, diffusion's variety).
+        Pixels outside that grown mask are the source's; the mask returned is what is visibly the
+        defect (``augment.masks.changed``).
+        """
+        check_generate_counts(n, strength, steps)
+        defect = self.check_defect(defect)
+        shots, seeds = self.shots.get(defect, []), seed_stream(generator)
+        if not shots:
+            raise ValueError(
+                f"harmonize pastes the fitted shots of {defect!r}, but this synthesizer holds none; "
+                "fit it on data with that defect type, or use mode='inpaint'."
+            )
+        plan = plan_sources(images, None, "real", self.fitted.good_images, [m for _, m in shots], 0.0, defect)
+        spec = self._paint_spec(defect, steps, strength, guidance, None)
+        return self._paint_pairs(spec, n, plan, seeds, quality_filter, max_attempts, progress, True)
+
+    def _paint_spec(
+        self, defect: str, steps: int, strength: float, guidance: float, refine: tuple[Backbone, float] | None
+    ) -> PaintSpec:
+        cfg = SampleConfig(steps, float(strength), float(guidance), self.config.resolution)
+        return PaintSpec(self.backbone, self._fitted_product(), defect, cfg, refine, self.fitted.grayscale)
+
+    def _paint_pairs(
+        self,
+        spec: PaintSpec,
+        n: int,
+        plan: SourcePlan,
+        seeds: np.random.Generator,
+        quality_filter: bool,
+        max_attempts: int | None,
+        progress: bool,
+        harmonize: bool,
+    ) -> list[SyntheticPair]:
+        """The quality-filtered loop shared by ``inpaint`` and ``harmonize``."""
         self.last_report = {}
-        use_filter, limit = quality_filter and strength > 0, max_attempts or 4 * n + 4
+        use_filter = quality_filter and spec.cfg.strength > 0
         return inpaint_pairs(
-            spec,
-            int(n),
-            plan,
-            seeds,
-            shots,
-            self.fingerprint(),
-            use_filter,
-            limit,
-            progress,
-            self.last_report,
-        )
+            spec, int(n), plan, seeds, self.shots.get(spec.defect, []), self.fingerprint(),
+            use_filter, max_attempts or 4 * n + 4, progress, self.last_report, harmonize,
+        )  # fmt: skip
 
     def text_to_image(
         self,
@@ -319,7 +366,7 @@ class DefectSynthesizer:
         max_attempts: int | None = None,
         mask_quality: bool = False,
     ) -> list[SyntheticPair]:
-        """``n`` whole images generated from the prompt, masks from the defect token's cross-attention.
+        """``n`` model windows generated from the prompt, masks from the defect token's cross-attention.
 
         Double-free guidance (``augment.synth.guidance``) with product scale ``w_product`` and defect
         scale ``w_defect``; a pair whose attention mask is empty is redrawn. ``mask_quality=True``
@@ -329,7 +376,7 @@ class DefectSynthesizer:
         defect = self.check_defect(defect)
         product = self._fitted_product()
         seeds = seed_stream(generator)
-        res, ctx = self.config.resolution, self.config.context
+        res = self.config.resolution
         cfg = Text2ImgConfig(steps, res, w_product, w_defect)
         self.last_report = {}
         limit = max_attempts or 4 * n + 4
@@ -338,27 +385,8 @@ class DefectSynthesizer:
         )
         if mask_quality:
             shots = [m for _, m in self.shots.get(defect, [])]
-            self.last_report["mask_quality"] = mask_stats([p.mask for p in pairs], shots, res, ctx)
+            self.last_report["mask_quality"] = mask_stats([p.mask for p in pairs], shots, res)
         return pairs
-
-    def _sample_config(self, steps: int, strength: float, guidance: float) -> SampleConfig:
-        return SampleConfig(
-            steps=steps,
-            strength=strength,
-            guidance=guidance,
-            resolution=self.config.resolution,
-            context=self.config.context,
-        )
-
-    def _refiner(self, refiner: str | Path | Backbone, strength: float) -> tuple[Backbone, float]:
-        """(refiner backbone, strength), loading each refiner once per synthesizer."""
-        strength = check_refiner_strength(strength)
-        if isinstance(refiner, Backbone):
-            self._refiners[refiner.source] = resolve_refiner(refiner)
-            return self._refiners[refiner.source], strength
-        if str(refiner) not in self._refiners:
-            self._refiners[str(refiner)] = resolve_refiner(refiner)
-        return self._refiners[str(refiner)], strength
 
     def reproduce(
         self, record: dict[str, Any], image: np.ndarray, mask: np.ndarray | None = None
@@ -371,16 +399,15 @@ class DefectSynthesizer:
             )
         seed, defect = int(record["seed"]), self.check_defect(record["defect"])
         source = check_images([image])[0]
-        shot_masks = [m for _, m in self.shots.get(defect, [])]
-        mask = record_mask(record, source, mask, shot_masks)
+        input_mask, init = record_inputs(record, source, mask, self.shots.get(defect, []))
         refine = None
         if record.get("refiner") is not None:
-            refine = self._refiner(record["refiner"], float(record["refiner_strength"]))
-        cfg = self._sample_config(int(record["steps"]), float(record["strength"]), float(record["guidance"]))
-        out, changed = paint(
-            PaintSpec(self.backbone, self._fitted_product(), defect, cfg, refine), seed, source, mask
+            refine = self._refiners.get(record["refiner"], float(record["refiner_strength"]))
+        spec = self._paint_spec(
+            defect, int(record["steps"]), float(record["strength"]), float(record["guidance"]), refine
         )
-        return SyntheticPair(out, changed, dict(record))
+        out, label = paint(spec, seed, source, input_mask, init)
+        return SyntheticPair(out, label, dict(record))
 
     # ---------------------------------------------------------------- save / load
     def save_pretrained(self, path: str | Path) -> Path:

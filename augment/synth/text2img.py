@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from augment.data.pairs import SyntheticPair
-from augment.data.resize import resize_mask
 from augment.masks.measure import mask_area_stats, mask_iou
 from augment.models.attention import AttentionStore, binarize_attention, capture_cross_attention, late_steps
 from augment.models.backbone import Backbone
@@ -26,7 +25,7 @@ from augment.models.conditioning import Conditioning, encode_prompt, predict_noi
 from augment.models.tokens import placeholder, prompt_for
 from augment.synth.guidance import double_free_guidance, split_branches
 from augment.synth.sampling import make_sampler
-from augment.synth.windows import centred_box
+from augment.synth.windows import centred_window, cut_padded
 
 __all__ = ["Text2ImgConfig", "defect_token_position", "mask_quality", "text_to_image"]
 
@@ -137,17 +136,15 @@ def text_to_image(
 
 
 def mask_quality(
-    masks: Sequence[np.ndarray], shot_masks: Sequence[np.ndarray], resolution: int, context: float
+    masks: Sequence[np.ndarray], shot_masks: Sequence[np.ndarray], resolution: int
 ) -> dict[str, float]:
-    """Text-to-image masks against the real shot masks, each seen as its training window.
+    """Text-to-image masks against the real shot masks, each seen as a model window.
 
-    A text2img image is a model window, so each shot mask is cut around its defect and resized
-    the way training crops are. Area statistics come from ``augment.masks.measure``; as no generated
+    A text2img image is one model window at the image's scale, so each shot mask is cut the same
+    way: a ``resolution``-pixel window centred on its defect. Area statistics come from ``augment.masks.measure``; as no generated
     mask has a real partner, ``best_match_iou_*`` is each mask's best IoU over the shots.
     """
-    real = [
-        resize_mask(centred_box(m, resolution, context).cut(m), resolution) for m in shot_masks if m.any()
-    ]
+    real = [cut_padded(m, centred_window(m, resolution)) for m in shot_masks if m.any()]
     if not real or not masks:
         raise ValueError(
             f"mask quality needs generated masks and non-empty shot masks, got {len(masks)} and "

@@ -40,7 +40,6 @@ def write_validation_sheet(
     backbone: Backbone,
     data: TrainData,
     resolution: int,
-    context: float,
     options: TrainOptions,
     step: int,
     folder: Path,
@@ -48,7 +47,7 @@ def write_validation_sheet(
 ) -> Path:
     """Inpaint each defect type once (fixed seed) and write ``folder/step_XXXXXX.png``."""
 
-    cfg = SampleConfig(steps=options.validation_steps, resolution=resolution, context=context)
+    cfg = SampleConfig(steps=options.validation_steps, resolution=resolution)
     was_training = backbone.unet.training
     backbone.unet.eval()
     tiles = []
