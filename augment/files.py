@@ -6,6 +6,7 @@ A folder holding ``MANIFEST`` is a bank of pairs; one holding ``CONFIG`` is a sa
 from __future__ import annotations
 
 __all__ = [
+    "BANK_STATE",
     "CHECKPOINT",
     "CHECKPOINTS",
     "COCO",
@@ -15,6 +16,7 @@ __all__ = [
     "FITTED",
     "LORA",
     "MANIFEST",
+    "RUN",
     "SHOTS",
     "SPLIT",
     "SUMMARY",
@@ -38,3 +40,5 @@ EXPORT_STATE = ".defect-synth-export.json"  # names the job an export folder hol
 COCO = "coco.json"  # an export's COCO instances, file names relative to the export root
 YOLO = "yolo"  # folder of an export's YOLO view: images/ (links), labels/ and YOLO_DATA
 YOLO_DATA = "data.yaml"  # the YOLO view's dataset file (root, image folders, class names)
+BANK_STATE = ".defect-synth-bank.json"  # marks a bank written by generate and lists its runs
+RUN = "run.json"  # under CHECKPOINTS: what a resumed fit must match (data, settings)

@@ -30,13 +30,18 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def cache_key(files: Sequence[str | Path], spec: FeatureSpec, with_logits: bool = False) -> str:
-    """Hex key of (file paths and content hashes in order, feature spec, logits flag)."""
-    payload = {
+def cache_key(
+    files: Sequence[str | Path], spec: FeatureSpec, with_logits: bool = False, bit_depth: int | None = None
+) -> str:
+    """Hex key of (file paths and content hashes in order, feature spec, logits flag, and the bit
+    depth 16-bit files are read with when one is set)."""
+    payload: dict[str, object] = {
         "files": [[str(Path(f).resolve()), file_digest(f)] for f in files],
         "spec": spec.to_dict(),
         "with_logits": bool(with_logits),
     }
+    if bit_depth is not None:
+        payload["bit_depth"] = bit_depth
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -71,16 +76,18 @@ def cached_features(
     resize_mode: str = "clean",
     resolution: int | None = None,
     with_logits: bool = False,
+    bit_depth: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features (and logits when asked and available) of image files, through the cache when given."""
+    """Features (and logits when asked and available) of image files, through the cache when given;
+    16-bit files are read with ``bit_depth`` (their dataset's, see augment.data.index)."""
     if not files:
         raise ValueError("no image files given to extract features from.")
     spec = feature_spec(extractor, resize_mode, resolution)
-    key = cache_key(files, spec, with_logits) if cache is not None else ""
+    key = cache_key(files, spec, with_logits, bit_depth) if cache is not None else ""
     hit = cache.get(key) if cache is not None else None
     if hit is not None:
         return hit["features"], hit.get("logits")
-    images = (read_image(Path(f)) for f in files)
+    images = (read_image(Path(f), bit_depth) for f in files)
     feats, logits = extract_features(
         _Sized(images, len(files)), extractor, batch_size, resize_mode, spec.resolution, with_logits
     )

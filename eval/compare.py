@@ -112,11 +112,16 @@ class FeatureTable:
     """Features (and logits) of a list of files, extracted once and then sliced by file."""
 
     def __init__(
-        self, files: Sequence[Path], extractor: nn.Module, cfg: EvalConfig, cache: FeatureCache | None = None
+        self,
+        files: Sequence[Path],
+        extractor: nn.Module,
+        cfg: EvalConfig,
+        cache: FeatureCache | None = None,
+        bit_depth: int | None = None,
     ) -> None:
         self.with_logits = "is" in cfg.metrics
         self.features, self.logits = cached_features(
-            list(files), extractor, cache, cfg.batch_size, with_logits=self.with_logits
+            list(files), extractor, cache, cfg.batch_size, with_logits=self.with_logits, bit_depth=bit_depth
         )
         self.rows = {Path(f): i for i, f in enumerate(files)}
 
@@ -209,8 +214,8 @@ def evaluate(
         if missing:
             report["notes"].append(f"defect types not in both sets, so not compared per type: {missing}")
     tables = (
-        FeatureTable(real.files(), extractor, cfg, cache),
-        FeatureTable(fake.files(), extractor, cfg, cache),
+        FeatureTable(real.files(), extractor, cfg, cache, real.bit_depth),
+        FeatureTable(fake.files(), extractor, cfg, cache, fake.bit_depth),
     )
     for name, defect in groups:
         logger.info("comparing %s", name)

@@ -17,7 +17,7 @@ from pathlib import Path
 from augment.data.imageio import is_image_file
 from augment.data.index import Sample, index_folder
 from augment.data.pairs import read_manifest
-from augment.errors import DataError
+from augment.errors import DataError, InvalidFilesError
 from augment.files import MANIFEST
 
 ALL = "all"
@@ -31,6 +31,7 @@ class ImageSet:
     kind: str
     images: dict[str, list[Path]]
     masks: dict[str, list[Path]] = field(default_factory=dict)
+    bit_depth: int | None = None  # a dataset's scale of its 16-bit images (augment.data.index)
 
     def files(self, defect: str | None = None) -> list[Path]:
         """Images of one defect type, or of all types (sorted by type) when ``defect`` is None."""
@@ -69,6 +70,7 @@ def image_set_from_samples(samples: Iterable[Sample], root: str | Path, kind: st
     """An `ImageSet` of index rows with masks (e.g. a split's shots or test defects), grouped by type."""
     images: dict[str, list[Path]] = defaultdict(list)
     masks: dict[str, list[Path]] = defaultdict(list)
+    samples = list(samples)
     for s in samples:
         if s.is_good or s.mask is None:
             continue
@@ -76,18 +78,32 @@ def image_set_from_samples(samples: Iterable[Sample], root: str | Path, kind: st
         masks[s.defect].append(s.mask)
     if not images:
         raise DataError(f"no defect images among the rows given for {kind}.")
-    return ImageSet(Path(root), kind, dict(images), dict(masks))
+    depth = next((s.bit_depth for s in samples if s.bit_depth is not None), None)
+    return ImageSet(Path(root), kind, dict(images), dict(masks), depth)
 
 
-def _from_dataset(root: Path) -> ImageSet:
-    index = index_folder(root)
+def _from_dataset(root: Path, skip_invalid: bool) -> ImageSet:
+    """The defect images of the dataset at ``root``; invalid files stop it when the folder is a
+    dataset (some defect image has its mask), not when no image has one (a plain folder)."""
+    try:
+        index = index_folder(root, skip_invalid=skip_invalid)
+    except InvalidFilesError:
+        if any(not s.is_good for s in index_folder(root, skip_invalid=True).samples):
+            raise
+        raise DataError(f"{root} has no defect image with a mask: not a dataset") from None
     return image_set_from_samples(
         sorted(index.samples, key=lambda s: s.image), root, f"dataset ({index.layout})"
     )
 
 
-def load_image_set(root: str | Path, defects: Sequence[str] | None = None) -> ImageSet:
-    """Read a bank, dataset or plain folder into an `ImageSet`, keeping only ``defects`` when given."""
+def load_image_set(
+    root: str | Path, defects: Sequence[str] | None = None, skip_invalid: bool = False
+) -> ImageSet:
+    """Read a bank, dataset or plain folder into an `ImageSet`, keeping only ``defects`` when given.
+
+    A dataset with invalid files is refused (never read as a plain folder instead), unless
+    ``skip_invalid=True`` leaves them out (``index_folder``).
+    """
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise DataError(
@@ -97,7 +113,9 @@ def load_image_set(root: str | Path, defects: Sequence[str] | None = None) -> Im
         image_set = _from_bank(root)
     else:
         try:
-            image_set = _from_dataset(root)
+            image_set = _from_dataset(root, skip_invalid)
+        except InvalidFilesError:
+            raise
         except DataError:
             image_set = _from_plain(root)
         if not image_set.images:

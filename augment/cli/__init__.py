@@ -4,7 +4,10 @@ Each subcommand lives in its own module of this package, exposing ``add_argument
 ``run(args) -> int``; this file only wires them up, so adding a job never touches another. The
 library raises ValueError (DataError included) with messages in terms of its arguments; here they
 become one ``error:`` line without a traceback (``-v`` shows it), the arguments a command module
-lists in its ``FLAGS`` spelled as that command's flags.
+lists in its ``FLAGS`` spelled as that command's flags. Any other exception is an internal error,
+printed as one line with the path of a log file holding its traceback (`augment.cli.failures`).
+Commands that compute take ``--threads``; the thread count is chosen here before they run
+(`augment.threads`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from types import ModuleType
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from augment.cli import benchmark, demo, evaluate, export, fit, generate, index
+from augment.cli.failures import describe_failure
+from augment.threads import set_threads
 
 __all__ = ["COMMANDS", "build_parser", "in_flags", "main"]
 
@@ -46,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
@@ -55,12 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module, _ = COMMANDS[args.command]
     try:
+        if hasattr(args, "threads"):
+            set_threads(args.threads)
         return int(module.run(args))
-    except ValueError as exc:  # DataError and every input check: a message, not a traceback
+    except Exception as exc:  # a message, never a raw traceback (see augment.cli.failures)
         if args.verbose:
             raise
-        print(f"defect-synth {args.command}: error: {in_flags(str(exc), module)}", file=sys.stderr)
-        return 1
+        message, code = describe_failure(args.command, argv, exc)
+        print(in_flags(message, module) if code == 1 else message, file=sys.stderr)
+        return code
 
 
 def in_flags(message: str, command: ModuleType) -> str:

@@ -6,17 +6,21 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
-
+from augment.cli.common import add_skip_invalid, add_threads, report_invalid
 from augment.data.index import index_folder
-from augment.data.split import load_split, make_split
+from augment.data.outputs import check_location, refuse_foreign
+from augment.data.split import FewShotSplit, load_split, make_split
 from augment.files import SPLIT
 from downstream.arms import ARMS
 from downstream.protocol import BenchmarkConfig, run_benchmark
 from downstream.report import write_report
 
 # library argument spellings in error messages -> this command's flags
-FLAGS = {"pass synthetic=FOLDER": "pass --synthetic FOLDER", "out of the arms": "out of --arms"}
+FLAGS = {
+    "pass synthetic=FOLDER": "pass --synthetic FOLDER",
+    "out of the arms": "out of --arms",
+    "skip_invalid=True": "--skip-invalid",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,12 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of the defect draws kept by the real shots when an arm adds extra defect pairs "
         "(default 0.5; the real arm is unaffected)",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (1 is often fastest on a busy shared CPU)",
-    )
+    add_threads(parser)
+    add_skip_invalid(parser)
     parser.add_argument("--out", required=True, help="output folder for results.json, report.md and PNGs")
 
 
@@ -76,11 +76,29 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
     )
 
 
+def _split(args: argparse.Namespace) -> FewShotSplit:
+    """The saved ``--split``, or a new one of ``--data`` (without its invalid files with --skip-invalid)."""
+    if args.split:
+        return load_split(args.split)
+    index = index_folder(args.data, skip_invalid=args.skip_invalid)
+    report_invalid(index)
+    return make_split(index, shots=args.shots)
+
+
+# What the benchmark writes in its output folder: a folder holding only these is an earlier benchmark's.
+REPORT_NAMES = frozenset({"results.json", "report.md", "bars.png", "predictions.png", SPLIT})
+
+
+def is_benchmark_output(out: Path) -> bool:
+    return all(p.name in REPORT_NAMES for p in out.iterdir())
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     config = config_from_args(args)
-    split = load_split(args.split) if args.split else make_split(index_folder(args.data), shots=args.shots)
+    what = "benchmark output folder"
+    refuse_foreign(Path(args.out), what, is_benchmark_output, "Choose an empty or new folder for the report.")
+    check_location(args.out, what)
+    split = _split(args)
     t0 = time.perf_counter()
     result = run_benchmark(split, config, synthetic=args.synthetic)
     paths = write_report(result, args.out)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from augment.cli.common import add_threads
 from augment.cli.demo_steps import (
     DemoState,
     step_benchmark,
@@ -23,7 +24,9 @@ from augment.cli.demo_steps import (
     step_generate,
     step_index,
 )
-from augment.files import CONTACT_SHEET, SUMMARY
+from augment.cli.failures import mark_step
+from augment.data.outputs import check_location, refuse_foreign
+from augment.files import CONTACT_SHEET, SPLIT, SUMMARY
 
 STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("build demo dataset", step_data),
@@ -84,16 +87,45 @@ def write_summary(state: DemoState) -> None:
     (state.out / "summary.md").write_text("\n".join(lines) + "\n")
 
 
+# Everything the demo writes in its output folder: a folder holding only these is an earlier demo's.
+DEMO_NAMES = frozenset(
+    {
+        "data",
+        "model",
+        "bank",
+        "benchmark",
+        "eval_cache",
+        "generated.png",
+        "summary.md",
+        "evaluation.json",
+        "evaluation.md",
+    }
+    | {SPLIT, SUMMARY, CONTACT_SHEET}
+)
+
+
+def is_demo_output(out: Path) -> bool:
+    return all(p.name in DEMO_NAMES for p in out.iterdir())
+
+
 def run_demo(out: str | Path, seed: int = 0, quick: bool = False) -> DemoState:
-    """Run every demo step in order, printing progress; returns the final state."""
-    state = DemoState(out=Path(out), seed=seed, quick=quick)
-    state.out.mkdir(parents=True, exist_ok=True)
+    """Run every demo step in order, printing progress; returns the final state.
+
+    ``out`` must be empty, new or an earlier demo's output folder (whose files it replaces).
+    """
+    what = "demo output folder"
+    refuse_foreign(Path(out), what, is_demo_output, "Choose an empty or new folder for the demo.")
+    state = DemoState(out=check_location(out, what), seed=seed, quick=quick)
     timings: dict[str, float] = {}
     state.summary["timings_s"] = timings
     for k, (name, fn) in enumerate(STEPS, start=1):
         print(f"[{k}/{len(STEPS)}] {name}", flush=True)
         t0 = time.perf_counter()
-        fn(state)
+        try:
+            fn(state)
+        except Exception as exc:
+            mark_step(exc, f"demo step '{name}'")
+            raise
         timings[name] = time.perf_counter() - t0
     write_summary(state)
     print(f"done: see {state.out / 'summary.md'} and {state.out / CONTACT_SHEET}", flush=True)
@@ -104,6 +136,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smaller dataset and budgets, for smoke tests")
+    add_threads(parser)
 
 
 def run(args: argparse.Namespace) -> int:

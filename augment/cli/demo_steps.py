@@ -12,6 +12,7 @@ benchmark's numbers show that the pipeline runs end to end, not whether syntheti
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from augment.cli.generate import generate_bank, write_generated_sheet
+from augment.data.bank_folder import is_own_bank
 from augment.data.demo_data import make_demo_dataset
 from augment.data.index import DatasetIndex, index_folder, load_sample_arrays
 from augment.data.sheets import Tile, save_contact_sheet
@@ -143,13 +145,15 @@ def step_generate(state: DemoState) -> None:
     budget = SYNTH_QUICK if state.quick else SYNTH_FULL
     synth = DefectSynthesizer.from_pretrained(state.summary["fit"]["model"])
     bank = state.out / "bank"
+    if bank.is_dir() and is_own_bank(bank):  # an earlier demo's bank in this demo folder: replaced
+        shutil.rmtree(bank)
     t0 = time.perf_counter()
     pairs, report = generate_bank(
         synth,
         bank,
         synth.defects,
         budget["n"],
-        np.random.default_rng(state.seed),
+        state.seed,
         steps=budget["sample_steps"],
         quality_filter=budget["filter"],
     )

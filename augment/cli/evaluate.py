@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from augment.cli.common import add_skip_invalid, add_threads
+from augment.data.outputs import check_location
 from eval.cache import FeatureCache
 from eval.compare import EvalConfig, evaluate
 from eval.metrics import METRICS
@@ -39,11 +42,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the KID subsets")
     parser.add_argument("--kid-subset-size", type=int, default=1000, help="capped at the smaller set")
     parser.add_argument("--batch-size", type=int, default=16)
+    add_skip_invalid(parser)
+    add_threads(parser)
+
+
+# library argument spellings in error messages -> this command's flags
+FLAGS = {"skip_invalid=True": "--skip-invalid"}
 
 
 def run(args: argparse.Namespace) -> int:
-    real = load_image_set(args.real, args.defects)
-    fake = load_image_set(args.fake, args.defects)
+    check_location(Path(args.out).absolute().parent, "evaluate report folder")
+    real = load_image_set(args.real, args.defects, args.skip_invalid)
+    fake = load_image_set(args.fake, args.defects, args.skip_invalid)
     cfg = EvalConfig(
         metrics=tuple(args.metrics),
         seed=args.seed,

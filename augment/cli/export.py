@@ -13,12 +13,17 @@ import argparse
 import json
 import sys
 
+from augment.cli.common import add_skip_invalid, add_threads
 from augment.loaders.box_labels import FORMATS
 from augment.loaders.export import export_dataset
 from augment.masks.boxes import DEFAULT_MIN_AREA
 
 # library argument spellings in error messages -> this command's flags
-FLAGS = {"overwrite=True": "--overwrite", "min_area must": "--min-area must"}
+FLAGS = {
+    "overwrite=True": "--overwrite",
+    "min_area must": "--min-area must",
+    "skip_invalid=True": "--skip-invalid",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MIN_AREA,
         help="coco/yolo: defect components smaller than this many pixels get no box",
     )
+    add_skip_invalid(parser)
+    add_threads(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         formats=args.format or ["mvtec"],
         min_area=args.min_area,
+        skip_invalid=args.skip_invalid,
     )
     # One write for the whole line: launched processes share stdout, and print() under
     # PYTHONUNBUFFERED writes the newline separately, so two ranks' lines could run together.

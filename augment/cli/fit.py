@@ -1,4 +1,8 @@
-"""``defect-synth fit``: fine-tune a synthesizer on the few shots of each defect type and save it."""
+"""``defect-synth fit``: fine-tune a synthesizer on the few shots of each defect type and save it.
+
+The output folder is checked before any work: a folder (not a file), writable, empty or holding
+an earlier fit's output (never a dataset or anything else), with room for the first checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,15 @@ from pathlib import Path
 
 import torch
 
+from augment.cli.common import add_bit_depth, add_skip_invalid, add_threads, report_invalid
 from augment.data.index import index_folder
+from augment.data.outputs import check_location, refuse_foreign
 from augment.data.split import make_split
 from augment.files import CHECKPOINTS, VALIDATION
+from augment.models.backbone import Backbone
 from augment.models.lora import LoraSettings
 from augment.models.pretrained import load_backbone
+from augment.synth.io import is_fit_output
 from augment.synth.options import PRECISIONS
 from augment.synth.synthesizer import DefectSynthesizer
 
@@ -26,6 +34,11 @@ FLAGS = {
     "text_encoder=False": "no --text-encoder-lora",
     "resume=True": "--resume",
     "drop resume": "drop --resume",
+    "skip_invalid=True": "--skip-invalid",
+    "(lr=": "(--lr ",
+    "batch_size must": "--batch-size must",
+    "checkpoint_every must": "--checkpoint-every must",
+    "lr must be a positive": "--lr must be a positive",
 }
 
 
@@ -56,7 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "with LoRA + textual inversion (default: the embedded model trained from scratch)",
     )
     parser.add_argument("--checkpoint-every", type=int, default=100)
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the same run from OUT/checkpoints (refused if it differs)",
+    )
+    add_skip_invalid(parser)
+    add_bit_depth(parser)
+    add_threads(parser)
     _add_option_arguments(parser)
     _add_lora_arguments(parser)
 
@@ -129,15 +149,33 @@ def lora_settings(args: argparse.Namespace) -> LoraSettings | None:
     return LoraSettings(**chosen)
 
 
+def checkpoint_bytes(backbone: Backbone) -> int:
+    """Room a checkpoint needs: the trained weights with their two Adam moments, and the saved copy."""
+    modules = (backbone.unet, backbone.text_encoder, backbone.text_encoder_2)
+    weights = sum(p.numel() * p.element_size() for m in modules if m is not None for p in m.parameters())
+    return 4 * weights
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_flush_denormal(True)
     lora = lora_settings(args)
-    index = index_folder(args.data, defects=args.defects, product=args.product)
+    what = "fit output folder"
+    refuse_foreign(Path(args.out), what, is_fit_output, "Choose an empty or new folder for the model.")
+    check_location(args.out, what)
+    index = index_folder(
+        args.data,
+        defects=args.defects,
+        product=args.product,
+        skip_invalid=args.skip_invalid,
+        bit_depth=args.bit_depth,
+    )
+    report_invalid(index)
     split = make_split(index, shots=args.shots, seed=args.seed)
     backbone = None
     if args.backbone:
         backbone = load_backbone(args.backbone)
     synth = DefectSynthesizer(backbone=backbone, resolution=args.resolution, seed=args.seed)
+    check_location(args.out, what, need_bytes=checkpoint_bytes(synth.backbone))
     t0 = time.perf_counter()
     losses = synth.fit(
         split,

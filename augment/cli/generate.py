@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from augment.data.imageio import read_image
+from augment.cli.common import add_skip_invalid, report_invalid
+from augment.data.bank_folder import open_bank
+from augment.data.imageio import image_size, read_image
 from augment.data.index import index_folder
 from augment.data.pairs import SyntheticPair, write_pair
 from augment.data.sheets import save_contact_sheet, sheet_tiles
@@ -37,6 +40,9 @@ FLAGS = {
     "quality_filter=False": "--no-quality-filter",
     "pass masks=[...], or choose": "choose",
     "pass images=[...] with defect-free images": "pass --data DIR with defect-free images",
+    "pass append=True": "pass --append",
+    "Pass another seed": "Pass another --seed",
+    "skip_invalid=True": "--skip-invalid",
 }
 
 
@@ -74,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-quality-filter", action="store_true", help="keep every sample")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add pairs to a bank an earlier generate wrote in --out, under new names (another --seed)",
+    )
+    add_skip_invalid(parser)
+    parser.add_argument(
         "--mode",
         choices=MODES,
         default="inpaint",
@@ -96,11 +108,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _sources(data: str | None, product: str | None) -> list[Path] | None:
+def _sources(data: str | None, product: str | None, skip_invalid: bool) -> list[Path] | None:
     """Defect-free image paths of ``--data`` (None: the images the model was fitted with)."""
     if not data:
         return None
-    index = index_folder(data, product=product if product else None)
+    index = index_folder(data, product=product if product else None, skip_invalid=skip_invalid)
+    report_invalid(index)
     goods = sorted((s.image for s in index.samples if s.is_good), key=str)
     if not goods:
         raise ValueError(f"{data} has no defect-free images of {product!r} to paint on.")
@@ -111,22 +124,46 @@ def _sources(data: str | None, product: str | None) -> list[Path] | None:
     return goods[:MAX_GOOD_IMAGES]
 
 
+def pair_bytes(paths: Sequence[str | Path]) -> int:
+    """Room one written pair may take (uncompressed image + mask of the largest of the first few
+    source images): the free space generate asks of its output folder before it starts."""
+    sizes = [image_size(Path(p)) for p in paths[:8] if Path(p).is_file()]
+    return max((4 * w * h for w, h in sizes), default=0)
+
+
+def _names(defect: str, taken: set[str]) -> Iterator[str]:
+    """Pair names for ``defect`` that no earlier pair of the bank has, in order."""
+    for k in itertools.count():
+        name = f"synth_{defect}_{k:04d}"
+        if name not in taken:
+            yield name
+
+
 def generate_bank(
     synth: DefectSynthesizer,
     out: Path,
     defects: Sequence[str],
     n: int,
-    rng: np.random.Generator,
+    seed: int,
+    append: bool = False,
     **options: Any,
 ) -> tuple[list[SyntheticPair], dict[str, dict[str, Any]]]:
     """``n`` pairs of each defect type written into the bank ``out`` (``options`` go to ``generate``);
-    returns the pairs and each type's quality-filter report."""
+    returns the pairs and each type's quality-filter report.
+
+    ``out`` must be empty or new, or, with ``append=True``, a bank generate wrote before: the new
+    pairs then get names no earlier pair has (`augment.data.bank_folder`). Checked before any work.
+    """
+    sources = options.get("images") or synth.fitted.good_images
+    run = {"seed": seed, "model": synth.fingerprint(), "defects": list(defects), "n": n}
+    taken = open_bank(out, run, append, need_bytes=pair_bytes(list(sources)))
+    rng = np.random.default_rng(seed)
     pairs: list[SyntheticPair] = []
     reports = {}
     for defect in defects:
         made = synth.generate(n, defect=defect, generator=rng, **options)
-        for k, pair in enumerate(made):
-            write_pair(out, pair, f"synth_{defect}_{k:04d}", synth.product or "product", defect)
+        for pair, name in zip(made, _names(defect, taken), strict=False):
+            write_pair(out, pair, name, synth.product or "product", defect)
         reports[defect] = synth.last_report
         pairs += made
     return pairs, reports
@@ -149,8 +186,9 @@ def run(args: argparse.Namespace) -> int:
         out,
         args.defects or synth.defects,
         args.n,
-        np.random.default_rng(args.seed),
-        images=_sources(args.data, synth.product),
+        args.seed,
+        append=args.append,
+        images=_sources(args.data, synth.product, args.skip_invalid),
         strength=args.strength,
         guidance=args.guidance,
         steps=args.sample_steps,

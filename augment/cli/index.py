@@ -1,12 +1,20 @@
-"""``defect-synth index DIR``: check a dataset folder and print what the library sees in it."""
+"""``defect-synth index DIR``: check a dataset folder and print what the library sees in it.
+
+Every file is decoded once; all invalid files are reported together, grouped by reason with the
+fix, or, with ``--skip-invalid``, listed and left out (also in the split saved by ``--save-split``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from augment.cli.common import add_bit_depth, add_skip_invalid, report_invalid
 from augment.data.index import index_folder
 from augment.data.split import make_split
+
+# library argument spellings in error messages -> this command's flags
+FLAGS = {"pass skip_invalid=True": "pass --skip-invalid", "bit_depth must": "--bit-depth must"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,15 +30,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-split", help="write the few-shot split to this JSON file")
     parser.add_argument("--json", action="store_true", help="print the full summary as JSON")
+    add_skip_invalid(parser)
+    add_bit_depth(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    index = index_folder(args.data, layout=args.layout, defects=args.defects, product=args.product)
+    index = index_folder(
+        args.data,
+        layout=args.layout,
+        defects=args.defects,
+        product=args.product,
+        skip_invalid=args.skip_invalid,
+        bit_depth=args.bit_depth,
+    )
     split = make_split(index, shots=args.shots, seed=args.seed)
     if args.json:
         print(json.dumps(index.summary() | {"split": split.summary()}, indent=2))
     else:
-        print(f"{index.root} ({index.layout} layout, fingerprint {index.fingerprint()})")
+        depth = f", 16-bit images read as {index.bit_depth}-bit" if index.bit_depth else ""
+        print(f"{index.root} ({index.layout} layout, fingerprint {index.fingerprint()}{depth})")
         for product, counts in index.counts().items():
             print(f"  {product}: " + ", ".join(f"{d}={n}" for d, n in counts.items()))
         s = split.summary()
@@ -40,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         )
         for path, reason in index.skipped:
             print(f"  skipped {path}: {reason}")
+        report_invalid(index)
     if args.save_split:
         print(f"split saved to {split.save(args.save_split)}")
     return 0

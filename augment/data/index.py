@@ -9,9 +9,15 @@ Two layouts are read:
   beside their image as ``<stem>_mask.png`` or in a ``masks/`` subfolder as ``<stem>.png`` or
   ``<stem>_mask.png``. The product is the root folder's name; the split is ``all``.
 
-`index_folder` is a pure function of the folder; it validates every defect mask once (size,
-binary, non-empty) so that later steps can trust the rows. Files it does not use are listed in
-``DatasetIndex.skipped`` with the reason, never dropped silently.
+`index_folder` is a pure function of the folder; it decodes every image and mask it lists once
+(`augment.data.verify`: readable, mask present, same size, binary, non-empty) so that later steps
+can trust the rows, and reports every problem in one error, grouped by reason with the fix. With
+``skip_invalid=True`` it goes on without those files and lists them in ``DatasetIndex.invalid``.
+Files it does not use (non-images, masks without an image) are listed in ``DatasetIndex.skipped``
+with the reason. Nothing is dropped silently: both lists are logged and reported by the commands.
+
+The scale of 16-bit images is decided once for the dataset (``bit_depth``, see
+`augment.data.verify.dataset_bit_depth`) and carried by every row, so all of them read alike.
 """
 
 from __future__ import annotations
@@ -21,14 +27,15 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from augment.data.imageio import IMAGE_SUFFIXES, image_size, is_image_file, read_image, read_mask
-from augment.errors import DataError
+from augment.data.imageio import IMAGE_SUFFIXES, ImageInfo, is_image_file, read_image, read_mask
+from augment.data.verify import Invalid, check_pair, dataset_bit_depth, invalid_report
+from augment.errors import DataError, InvalidFilesError
 from augment.files import YOLO
 
 logger = logging.getLogger(__name__)
@@ -41,13 +48,15 @@ Layout = Literal["auto", "mvtec", "generic"]
 
 @dataclass(frozen=True)
 class Sample:
-    """One row of the index. ``mask`` is None for defect-free (``good``) images."""
+    """One row of the index. ``mask`` is None for defect-free (``good``) images; ``bit_depth`` is
+    the dataset's scale for 16-bit files (None: the file's own, see `augment.data.imageio`)."""
 
     image: Path
     mask: Path | None
     defect: str
     product: str
     split: str
+    bit_depth: int | None = None
 
     @property
     def is_good(self) -> bool:
@@ -72,12 +81,15 @@ class Sample:
 
 @dataclass
 class DatasetIndex:
-    """All rows of a dataset folder plus the files that were not used and why."""
+    """All rows of a dataset folder, the files that were not used and why, and the invalid files
+    left out under ``skip_invalid=True``."""
 
     root: Path
     layout: str
     samples: list[Sample]
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    invalid: list[Invalid] = field(default_factory=list)
+    bit_depth: int | None = None
 
     @property
     def defects(self) -> list[str]:
@@ -113,7 +125,9 @@ class DatasetIndex:
             "fingerprint": self.fingerprint(),
             "counts": self.counts(),
             "n_images": len(self.samples),
+            "bit_depth": self.bit_depth,
             "skipped": [{"path": str(p), "reason": r} for p, r in self.skipped],
+            "invalid": [i.to_record() for i in self.invalid],
         }
 
     def to_json(self) -> str:
@@ -150,21 +164,6 @@ def _list_dir(folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
     return images
 
 
-def _validate_pair(image: Path, mask: Path) -> None:
-    """A defect image's mask must match its size and hold at least one defect pixel."""
-    isize, msize = image_size(image), image_size(mask)
-    if isize != msize:
-        raise DataError(
-            f"mask {mask} is {msize[0]}x{msize[1]} but its image {image} is {isize[0]}x{isize[1]} "
-            "(width x height). Resize the mask to the image with nearest-neighbour interpolation."
-        )
-    if not read_mask(mask).any():
-        raise DataError(
-            f"mask {mask} is empty (no defect pixel) but {image} is filed as a defect. "
-            "Draw the defect in the mask, or move the image to the 'good' folder."
-        )
-
-
 def _find_mask(candidates: Sequence[Path]) -> Path | None:
     return next((c for c in candidates if is_image_file(c)), None)
 
@@ -177,8 +176,12 @@ def _is_mvtec_product(folder: Path) -> bool:
     return any((folder / s).is_dir() for s in MVTEC_SPLITS)
 
 
+def _missing_mask(image: Path, expected: str) -> Invalid:
+    return Invalid(image, "missing mask", f"defect image {image} has no mask: expected {expected}.")
+
+
 def _index_mvtec_product(
-    folder: Path, wanted: Sequence[str] | None, skipped: list[tuple[Path, str]]
+    folder: Path, wanted: Sequence[str] | None, skipped: list[tuple[Path, str]], invalid: list[Invalid]
 ) -> list[Sample]:
     product = folder.name
     gt = folder / "ground_truth"
@@ -199,12 +202,10 @@ def _index_mvtec_product(
                 if defect != GOOD:
                     mask = _find_mask(_mask_candidates(gt / defect, image.stem))
                     if mask is None:
-                        raise DataError(
-                            f"defect image {image} has no mask: expected "
-                            f"{gt / defect / (image.stem + MASK_SUFFIX + '.png')}. Add the mask, or move the "
-                            "image to good/ if it has no defect."
+                        invalid.append(
+                            _missing_mask(image, str(gt / defect / f"{image.stem}{MASK_SUFFIX}.png"))
                         )
-                    _validate_pair(image, mask)
+                        continue
                     used_masks.add(mask)
                 samples.append(Sample(image, mask, defect, product, split))
     if gt.is_dir():
@@ -216,7 +217,9 @@ def _index_mvtec_product(
     return samples
 
 
-def _index_generic(root: Path, wanted: Sequence[str] | None, skipped: list[tuple[Path, str]]) -> list[Sample]:
+def _index_generic(
+    root: Path, wanted: Sequence[str] | None, skipped: list[tuple[Path, str]], invalid: list[Invalid]
+) -> list[Sample]:
     product = root.name
     samples: list[Sample] = []
     type_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -240,12 +243,12 @@ def _index_generic(root: Path, wanted: Sequence[str] | None, skipped: list[tuple
                     used.add(mask)
                 mask = None
             elif mask is None:
-                raise DataError(
-                    f"defect image {image} has no mask: expected {type_dir / (image.stem + MASK_SUFFIX + '.png')} "
-                    f"or {masks_dir / (image.stem + '.png')}. Add the mask, or move the image to good/."
+                expected = (
+                    f"{type_dir / (image.stem + MASK_SUFFIX + '.png')} or {masks_dir / (image.stem + '.png')}"
                 )
+                invalid.append(_missing_mask(image, expected))
+                continue
             else:
-                _validate_pair(image, mask)
                 used.add(mask)
             samples.append(Sample(image, mask, defect, product, "all"))
         for orphan in sorted(mask_files - used):
@@ -271,22 +274,44 @@ def _detect_layout(root: Path) -> tuple[str, list[Path]]:
     )
 
 
+def _verified(samples: Sequence[Sample], invalid: list[Invalid]) -> tuple[list[Sample], list[ImageInfo]]:
+    """The rows whose image and mask decode and agree (`augment.data.verify`); problems go to ``invalid``."""
+    kept, infos = [], []
+    for sample in samples:
+        info, problem = check_pair(sample.image, sample.mask)
+        if problem is not None:
+            invalid.append(problem)
+        elif info is not None:
+            kept.append(sample)
+            infos.append(info)
+    return kept, infos
+
+
 def index_folder(
     root: str | Path,
     layout: Layout = "auto",
     defects: Sequence[str] | None = None,
     product: str | None = None,
+    skip_invalid: bool = False,
+    bit_depth: int | None = None,
 ) -> DatasetIndex:
     """Index a dataset folder; see the module docstring for the layouts.
 
     ``defects`` keeps only those defect types (plus ``good``); ``product`` keeps one product of a
-    multi-product MVTec folder. Raises DataError on any bad input, naming the file and the fix.
+    multi-product MVTec folder. Every file is decoded once; invalid files raise one DataError
+    naming all of them, grouped by reason with the fix, unless ``skip_invalid=True``, which leaves
+    them out and lists them in ``DatasetIndex.invalid``. ``bit_depth`` (8 to 16) sets the scale of
+    16-bit images; None decides it from the data (`augment.data.verify.dataset_bit_depth`).
     """
     root_path = Path(root).expanduser().resolve()
     if not root_path.is_dir():
         raise DataError(f"dataset folder {root_path} does not exist or is not a folder.")
     if layout not in ("auto", "mvtec", "generic"):
         raise DataError(f"layout must be 'auto', 'mvtec' or 'generic', got {layout!r}.")
+    if bit_depth is not None and (isinstance(bit_depth, bool) or bit_depth not in range(8, 17)):
+        raise DataError(
+            f"bit_depth must be an integer from 8 to 16 or None (decided from the data), got {bit_depth!r}."
+        )
     detected, folders = _detect_layout(root_path) if layout != "generic" else ("generic", [root_path])
     if layout == "mvtec" and detected != "mvtec":
         raise DataError(f"{root_path} is not in the MVTec AD layout (no train/ or test/ folder).")
@@ -296,22 +321,30 @@ def index_folder(
             raise DataError(f"product {product!r} not found in {root_path}; available: {names}.")
         folders = [f for f in folders if f.name == product]
     skipped: list[tuple[Path, str]] = []
-    samples: list[Sample] = []
+    invalid: list[Invalid] = []
+    listed: list[Sample] = []
     for folder in folders:
         if detected == "mvtec":
-            samples += _index_mvtec_product(folder, defects, skipped)
+            listed += _index_mvtec_product(folder, defects, skipped, invalid)
         else:
-            samples += _index_generic(folder, defects, skipped)
+            listed += _index_generic(folder, defects, skipped, invalid)
+    samples, infos = _verified(listed, invalid)
+    if invalid and not skip_invalid:
+        raise InvalidFilesError(invalid_report(invalid, root_path, "pass skip_invalid=True"))
     if not samples:
-        raise DataError(f"no images found in {root_path}.")
+        raise DataError(f"no usable images found in {root_path}.")
+    depth = dataset_bit_depth(infos, bit_depth)
     for path, reason in skipped:
         logger.warning("skipped %s: %s", path, reason)
-    return DatasetIndex(root_path, detected, samples, skipped)
+    for item in invalid:
+        logger.warning("skipped invalid %s (%s): %s", item.path, item.reason, item.detail)
+    rows = [replace(s, bit_depth=depth) for s in samples]
+    return DatasetIndex(root_path, detected, rows, skipped, invalid, depth)
 
 
 def load_sample_arrays(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     """Image (HWC uint8 RGB) and mask (HW uint8 {0,1}; zeros for good images) of one row."""
-    image = read_image(sample.image)
+    image = read_image(sample.image, sample.bit_depth)
     if sample.mask is None:
         return image, np.zeros(image.shape[:2], dtype=np.uint8)
     return image, read_mask(sample.mask)

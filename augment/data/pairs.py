@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from augment.data.imageio import read_image, read_mask, write_png
+from augment.data.outputs import writing
 from augment.errors import DataError
 from augment.files import MANIFEST
 
@@ -77,14 +78,15 @@ def append_line(path: Path, line: str) -> None:
     (advisory: every writer of a manifest goes through here).
     """
     data = memoryview(line.encode("utf-8"))
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        while data:  # a regular file takes it in one write; loop only in case of a short write
-            data = data[os.write(fd, data) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)  # also releases the lock
+    with writing(path):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            while data:  # a regular file takes it in one write; loop only in case of a short write
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # also releases the lock
 
 
 def read_manifest(root: str | Path) -> list[dict[str, Any]]:

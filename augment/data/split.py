@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from augment.data.index import DatasetIndex, Sample, index_folder
+from augment.data.outputs import writing
 from augment.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,9 @@ class FewShotSplit:
             "protocol": self.protocol,
             "seed": self.seed,
             "fingerprint": self.index.fingerprint(),
+            "bit_depth": self.index.bit_depth,
             **{p: [s.image.relative_to(root).as_posix() for s in getattr(self, p)] for p in PARTS},
+            "invalid": [i.to_record() for i in self.index.invalid],  # left out under skip_invalid=True
         }
 
     def save(self, path: str | Path) -> Path:
@@ -95,8 +98,9 @@ class FewShotSplit:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
-        tmp.replace(path)
+        with writing(path):
+            tmp.write_text(json.dumps(self.to_dict(), indent=2))
+            tmp.replace(path)
         return path
 
 
@@ -177,6 +181,8 @@ def load_split(path: str | Path, index: DatasetIndex | None = None) -> FewShotSp
             layout=data.get("layout", "auto"),
             defects=data.get("defects"),
             product=products[0] if len(products) == 1 else None,
+            skip_invalid=bool(data.get("invalid")),
+            bit_depth=data.get("bit_depth"),
         )
     if index.fingerprint() != data["fingerprint"]:
         raise DataError(

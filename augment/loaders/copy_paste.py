@@ -87,7 +87,7 @@ class CopyPasteSource:
             if shot.mask is None:
                 continue
             record = {"defect": shot.defect, "shot": shot.image.name, "product": shot.product}
-            pairs.append(SyntheticPair(read_image(shot.image), read_mask(shot.mask), record))
+            pairs.append(SyntheticPair(read_image(shot.image, shot.bit_depth), read_mask(shot.mask), record))
         return cls(pairs, str(split.index.root), split.index.fingerprint())
 
     def __len__(self) -> int:

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from augment.data.imageio import read_image
 from augment.data.index import DatasetIndex, Sample, index_folder
+from augment.data.outputs import check_location
 from augment.data.pairs import SyntheticPair, pair_paths, read_manifest, write_pair
 from augment.errors import DataError
 from augment.files import EXPORT_STATE, MANIFEST
@@ -169,7 +170,7 @@ def prepare_output(out: Path, state: dict[str, Any], overwrite: bool) -> None:
 
 def _make_pair(source: DefectSource, job: Job, seed: int, strength: float) -> SyntheticPair:
     """Job `job`'s pair: a pure function of the seed and the job, whichever process makes it."""
-    image = read_image(job.base.image)
+    image = read_image(job.base.image, job.base.bit_depth)
     pair = first_pair(lambda s: source.make(image, job.defect, strength, s), seed, 0, job.index)
     if pair is not None:
         return pair
@@ -281,6 +282,7 @@ def export_dataset(
     world_size: int | None = None,
     formats: Sequence[str] = ("mvtec",),
     min_area: int = DEFAULT_MIN_AREA,
+    skip_invalid: bool = False,
 ) -> dict[str, int]:
     """Write the augmented dataset to `out`; returns this process's counts.
 
@@ -290,13 +292,15 @@ def export_dataset(
     process's share; by default the launcher's under ``accelerate launch``, else all of it. Runs
     given explicit ranks without a launcher must not overlap in time (nothing waits for anybody).
     `on_pair(k)` is called after the k-th pair written by this process in this run (for progress
-    hooks, and for tests that interrupt the export).
+    hooks, and for tests that interrupt the export). ``skip_invalid``: export the dataset without
+    its invalid files (``index_folder``); they are counted in the result as ``invalid``.
     """
     rank, world_size = _rank_and_world(rank, world_size)
     if ratio <= 0:
         raise ValueError(f"ratio (synthetic pairs per real defect image) must be > 0, got {ratio}.")
     formats = check_formats(formats)
-    index = index_folder(data, defects=defects)
+    check_location(out, "export output folder")  # a folder, writable: refused before any work
+    index = index_folder(data, defects=defects, skip_invalid=skip_invalid)
     source = open_source(model)
     wanted = _wanted_defects(index, source.defects, defects, model)
     _check_names(index.samples)
@@ -329,6 +333,7 @@ def export_dataset(
         "world_size": world_size,
         "share": len(share),
         "written_now": written,
+        "invalid": len(index.invalid),
     }
 
 

@@ -193,6 +193,12 @@ class MixedDefectDataset(_Synthesis, Dataset):
         else:
             (image, mask), extra = item[:2], {}
             image, mask = np.asarray(image), np.asarray(mask)
+        if mask.shape[:2] != image.shape[:2]:
+            raise ValueError(
+                f"sample {index} of the base dataset has a {mask.shape[1]}x{mask.shape[0]} mask for a "
+                f"{image.shape[1]}x{image.shape[0]} image (width x height); the base dataset must return "
+                "each image with a mask of the same size."
+            )
         if not self.is_synthetic(index):
             return {"image": image, "mask": mask, "record": {**extra, **_record(index, "real")}}
         pair = self.synthesize(image, index)

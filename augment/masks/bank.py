@@ -29,8 +29,8 @@ __all__ = ["RealMaskBank"]
 class RealMaskBank:
     """The real few-shot defect masks, resampled under random geometry inside the foreground.
 
-    `scale_range` is relative to each mask's own size; the crop is shrunk further if it cannot fit
-    the target. `max_rotation` (degrees, default a 15 degree jitter) keeps the shots' orientation;
+    `scale_range` is relative to each mask's own size; a mask larger than the target image is first
+    scaled down to fit it (aspect kept), and the crop is shrunk further if it still cannot fit. `max_rotation` (degrees, default a 15 degree jitter) keeps the shots' orientation;
     180 allows any angle. `rotate` is the older flag and, when given, overrides it (True: 180,
     False: 0). `max_tries` bounds the retries before `sample` gives up with a ValueError.
     """
@@ -68,9 +68,10 @@ class RealMaskBank:
     def __len__(self) -> int:
         return len(self.crops)
 
-    def _transformed(self, rng: np.random.Generator, fit: float) -> np.ndarray:
+    def _transformed(self, rng: np.random.Generator, fit: float, shape: tuple[int, ...]) -> np.ndarray:
         crop = self.crops[rng.integers(len(self.crops))]
-        scale = float(rng.uniform(*self.scale_range)) * fit
+        shrink = min(1.0, shape[0] / crop.shape[0], shape[1] / crop.shape[1])  # < 1 only if it cannot fit
+        scale = float(rng.uniform(*self.scale_range)) * fit * shrink
         out = random_affine(crop, rng, scale, self.max_rotation, self.flip)
         if self.elastic_alpha > 0 and out.any():
             out = elastic(out, rng, self.elastic_alpha)
@@ -83,7 +84,7 @@ class RealMaskBank:
         fg = check_target(shape, foreground)
         fit = 1.0
         for _ in range(self.max_tries):
-            crop = self._transformed(rng, fit)
+            crop = self._transformed(rng, fit, fg.shape)
             placed = place_inside(crop, fg, rng) if crop.any() else None
             if placed is not None:
                 return placed

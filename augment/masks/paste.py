@@ -171,6 +171,26 @@ def transform_patch(
     )
 
 
+def shrink_to_fit(warped: Warped, shape: tuple[int, ...]) -> Warped | None:
+    """``warped`` scaled down (aspect kept) so its box fits an image of ``shape``; as it is when it
+    already fits; None when no defect pixel survives. A defect larger than the target image is
+    pasted smaller rather than not at all (the documented 'scale' rule)."""
+    h, w = warped.footprint.mask.shape
+    factor = min(1.0, shape[0] / h, shape[1] / w)
+    if factor >= 1.0:
+        return warped
+    size = (max(1, int(w * factor)), max(1, int(h * factor)))
+    footprint = Footprint.of(cv2.resize(warped.footprint.mask, size, interpolation=cv2.INTER_NEAREST))
+    if footprint is None:
+        return None
+    return Warped(
+        cv2.resize(warped.image, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(warped.weight, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(warped.area, size, interpolation=cv2.INTER_NEAREST),
+        footprint,
+    )
+
+
 def _blend_feather(region: np.ndarray, patch: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """`region` moved `alpha` of the way towards `patch` (HW float32 weights in [0, 1]), rounded."""
     return cv2.blendLinear(np.ascontiguousarray(patch), np.ascontiguousarray(region), alpha, 1 - alpha)
@@ -297,12 +317,15 @@ def paste_patch(
     The fast core of `paste_defect` for callers that cut their patches once (a bank in a data
     loader); a `Warped` patch is pasted as it is (`scale_range` and `rotate` then unused).
     `foreground` may be coarser than `target` (see `place_patch`); `strength` in [0, 1] scales
-    the blend weights (1: the defect at full strength). Only the patch box is touched: no
+    the blend weights (1: the defect at full strength). A patch larger than `target` is scaled
+    down to fit it (`shrink_to_fit`). Only the patch box is touched: no
     full-image float arrays.
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must lie in [0, 1], got {strength}.")
     warped = transform_patch(patch, rng, scale_range, rotate) if isinstance(patch, Patch) else patch
+    if warped is not None:
+        warped = shrink_to_fit(warped, target.shape[:2])
     if warped is None:
         return None
     place = place_patch(warped.footprint, foreground, rng, target.shape[:2])
@@ -359,5 +382,6 @@ __all__ = [
     "paste_defect",
     "paste_patch",
     "place_patch",
+    "shrink_to_fit",
     "transform_patch",
 ]

@@ -48,13 +48,15 @@ class SynthConfig:
 @dataclass(frozen=True)
 class FittedState:
     """What ``fit`` learnt: the ``product`` name, its ``defects`` types, the ``good_images`` (paths
-    of defect-free images) that generation paints into by default, and whether the data is
-    ``grayscale`` (then generated images are made gray too)."""
+    of defect-free images) that generation paints into by default, whether the data is
+    ``grayscale`` (then generated images are made gray too), and the ``bit_depth`` its data's 16-bit
+    images were read with (image paths given to generation are read with it too)."""
 
     product: str | None = None
     defects: tuple[str, ...] = ()
     good_images: tuple[str, ...] = ()
     grayscale: bool = False
+    bit_depth: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defects", tuple(str(d) for d in self.defects))
@@ -67,6 +69,7 @@ class FittedState:
             "defects": list(self.defects),
             "good_images": list(self.good_images),
             "grayscale": self.grayscale,
+            "bit_depth": self.bit_depth,
         }
 
     @classmethod

@@ -28,8 +28,9 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from augment.data.index import DatasetIndex, index_folder
+from augment.data.outputs import writing
 from augment.data.split import FewShotSplit, make_split
-from augment.errors import TrainingDivergedError
+from augment.errors import DataError, TrainingDivergedError
 from augment.files import CHECKPOINT
 from augment.models.backbone import Backbone
 from augment.models.lora import LoraSettings, add_lora, lora_parameters
@@ -54,17 +55,22 @@ __all__ = [
 Data = str | Path | DatasetIndex | FewShotSplit
 
 
-def fit_split(data: Data, shots: int | None, seed: int) -> FewShotSplit:
+def fit_split(data: Data, shots: int | None, seed: int, skip_invalid: bool = False) -> FewShotSplit:
     """The few-shot split to fit on: ``data`` itself, or made from an index or a folder."""
     if isinstance(data, FewShotSplit):
         return data
-    index = data if isinstance(data, DatasetIndex) else index_folder(data)
+    index = data if isinstance(data, DatasetIndex) else index_folder(data, skip_invalid=skip_invalid)
     return make_split(index, shots=shots, seed=seed)
 
 
 def fit_defects(split: FewShotSplit, defects: Sequence[str] | None) -> list[str]:
     """The defect types to fit: ``defects`` (all of the split's shots' when None), all known."""
     available = sorted({s.defect for s in split.shots})
+    if not available:
+        raise DataError(
+            f"{split.index.root} has no defect image with a mask to learn from (only defect-free "
+            "images); add the few defect images of each type with their masks."
+        )
     chosen = list(defects) if defects else available
     unknown = sorted(set(chosen) - set(available))
     if unknown:
@@ -153,8 +159,9 @@ def save_checkpoint(path: Path, state: dict) -> None:
     """Write ``state`` with torch.save to a temporary file, then rename (never a torn checkpoint)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with writing(path, "The last complete checkpoint is kept: resume with resume=True."):
+        torch.save(state, tmp)
+        os.replace(tmp, path)
 
 
 def _state(
@@ -322,11 +329,9 @@ def _check_finite(loss: torch.Tensor, step: int, ckpt: Path | None, last_good: i
     """Raise ``TrainingDivergedError`` on a NaN/inf loss, saying which checkpoint is kept."""
     if not torch.isfinite(loss):
         where = (
-            f"the last good checkpoint ({ckpt}, step {last_good}) is kept"
+            f"the last good checkpoint ({ckpt}, step {last_good}) is kept. Lower the learning rate "
+            f"(lr={lr}) and resume from it with resume=True"
             if last_good is not None
-            else "no checkpoint was written yet"
+            else f"no checkpoint was written yet. Lower the learning rate (lr={lr}) and fit again"
         )
-        raise TrainingDivergedError(
-            f"loss became {loss.item()} at step {step}; {where}. Lower the learning "
-            f"rate (lr={lr}) and resume."
-        )
+        raise TrainingDivergedError(f"loss became {loss.item()} at step {step}; {where}.")

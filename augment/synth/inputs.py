@@ -127,14 +127,18 @@ def check_generate_counts(n: int, strength: float, steps: int) -> None:
 
 
 def load_sources(
-    images: Sequence[np.ndarray | str | Path] | np.ndarray | None, good_images: Sequence[str]
+    images: Sequence[np.ndarray | str | Path] | np.ndarray | None,
+    good_images: Sequence[str],
+    bit_depth: int | None = None,
 ) -> tuple[list[np.ndarray], list[str]]:
     """The defect-free images to paint into, with their names: ``images`` (arrays or paths) when
-    given, else the fitted ``good_images`` paths, which must all still exist."""
+    given, else the fitted ``good_images`` paths, which must all still exist. Paths are read with
+    ``bit_depth`` (the fitted data's, for 16-bit files)."""
     if images is not None:
         listed = [images] if isinstance(images, (np.ndarray, str, Path)) else list(images)
         names = [str(x) if isinstance(x, (str, Path)) else f"array[{i}]" for i, x in enumerate(listed)]
-        return check_images([read_image(x) if isinstance(x, (str, Path)) else x for x in listed]), names
+        loaded = [read_image(x, bit_depth) if isinstance(x, (str, Path)) else x for x in listed]
+        return check_images(loaded), names
     paths = good_images
     missing = [p for p in paths if not Path(p).is_file()]
     if not paths or missing:
@@ -142,7 +146,7 @@ def load_sources(
             f"the fitted defect-free images are not available ({len(missing)} of {len(paths)} "
             "missing); pass images=[...] with defect-free images to paint into."
         )
-    return [read_image(p) for p in paths], list(paths)
+    return [read_image(p, bit_depth) for p in paths], list(paths)
 
 
 @dataclass
@@ -165,11 +169,12 @@ def plan_sources(
     shot_masks: Sequence[np.ndarray],
     mask_rotation: float = DEFAULT_MAX_ROTATION,
     defect: str = "",
+    bit_depth: int | None = None,
 ) -> SourcePlan:
     """Load and check ``generate``'s images and masks; 'real' mask sampling draws on ``shot_masks``
-    rotated within +-``mask_rotation`` degrees."""
+    rotated within +-``mask_rotation`` degrees; image paths are read with ``bit_depth``."""
     mask_rotation = check_rotation(mask_rotation)
-    sources, names = load_sources(images, good_images)
+    sources, names = load_sources(images, good_images, bit_depth)
     given = check_masks(masks, sources) if masks is not None else None
     sampler = (
         MaskSampler(parse_mask_source(mask_source), None)

@@ -21,23 +21,58 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from augment.data.outputs import writing
 from augment.errors import DataError
-from augment.files import CONFIG, FITTED, LORA, SHOTS
+from augment.files import CHECKPOINTS, CONFIG, FITTED, LORA, SHOTS, VALIDATION
 from augment.models.backbone import Backbone
 from augment.models.lora import has_lora, load_lora, save_base_model, save_lora
 from augment.synth.config import FittedState, SynthConfig
 
-__all__ = ["load_folder", "read_config", "read_shots", "save_folder", "saved_fingerprint"]
+__all__ = [
+    "check_weights",
+    "is_fit_output",
+    "load_folder",
+    "read_config",
+    "read_shots",
+    "save_folder",
+    "saved_fingerprint",
+]
 
 COMPONENTS = ("unet", "text_encoder", "tokenizer", "scheduler", "vae", "text_encoder_2", "tokenizer_2")
 Shots = dict[str, list[tuple[np.ndarray, np.ndarray]]]
 
 
-def _load_component(folder: Path, spec: Sequence[str]) -> Any:
+REFIT = "refit it with 'defect-synth fit' (DefectSynthesizer.save_pretrained), or copy the whole folder again"
+
+
+def _incomplete(path: Path, what: str) -> DataError:
+    return DataError(f"model folder {path} is incomplete or damaged: {what}; {REFIT}.")
+
+
+def check_weights(path: Path, files: Sequence[Path]) -> None:
+    """Every safetensors file must open (a truncated one fails its header check): DataError naming it."""
+    for file in files:
+        try:
+            with safe_open(str(file), "pt"):
+                pass
+        except Exception as exc:  # safetensors raises its own error type for every damage
+            raise _incomplete(path, f"{file.relative_to(path)} cannot be read ({exc})") from exc
+
+
+def _load_component(path: Path, name: str, spec: Sequence[str]) -> Any:
+    """One component from its folder, or a DataError naming the missing or damaged file."""
+    folder = path / name
+    if not folder.is_dir():
+        raise _incomplete(path, f"{name}/ is missing ({CONFIG} lists it)")
+    check_weights(path, sorted(folder.glob("*.safetensors")))
     library, cls_name = spec
-    return getattr(importlib.import_module(library), cls_name).from_pretrained(folder)
+    try:
+        return getattr(importlib.import_module(library), cls_name).from_pretrained(folder)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise _incomplete(path, f"{name}/ could not be loaded ({type(exc).__name__}: {exc})") from exc
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -68,23 +103,31 @@ def save_folder(
 ) -> Path:
     """Write every component, the shots, fitted.json and (last, atomically) config.json."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    specs = {}
-    for name in COMPONENTS:
-        component = getattr(backbone, name)
-        if component is not None:
-            if has_lora(component):
-                save_base_model(component, path / name)
-            else:
-                component.save_pretrained(path / name)
-            specs[name] = [type(component).__module__.split(".")[0], type(component).__name__]
-    _save_shots(path / SHOTS, shots)
-    if has_lora(backbone.unet):
-        save_lora(backbone, path / LORA)
-    _write_json(path / FITTED, fitted.to_dict() | {"fingerprint": fingerprint})
-    backbone_spec = {"family": backbone.family, "source": backbone.source, "components": specs}
-    _write_json(path / CONFIG, {"_class_name": class_name, **config.to_dict(), **backbone_spec})
+    with writing(path, "A fit's last checkpoint is kept: free space and fit again with resume=True to save."):
+        path.mkdir(parents=True, exist_ok=True)
+        specs = {}
+        for name in COMPONENTS:
+            component = getattr(backbone, name)
+            if component is not None:
+                if has_lora(component):
+                    save_base_model(component, path / name)
+                else:
+                    component.save_pretrained(path / name)
+                specs[name] = [type(component).__module__.split(".")[0], type(component).__name__]
+        _save_shots(path / SHOTS, shots)
+        if has_lora(backbone.unet):
+            save_lora(backbone, path / LORA)
+        _write_json(path / FITTED, fitted.to_dict() | {"fingerprint": fingerprint})
+        backbone_spec = {"family": backbone.family, "source": backbone.source, "components": specs}
+        _write_json(path / CONFIG, {"_class_name": class_name, **config.to_dict(), **backbone_spec})
     return path
+
+
+def is_fit_output(path: Path) -> bool:
+    """Whether every entry of ``path`` is one a fit writes (a saved synthesizer, its checkpoints and
+    validation sheets): the folders ``defect-synth fit --out`` may write into again."""
+    names = {*COMPONENTS, CONFIG, FITTED, SHOTS, LORA, CHECKPOINTS, VALIDATION}
+    return all(p.name in names or p.name.endswith(".tmp") for p in path.iterdir())
 
 
 def read_config(path: Path, class_name: str) -> dict[str, Any]:
@@ -118,18 +161,25 @@ def saved_fingerprint(path: str | Path) -> str | None:
 def read_fitted(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     """fitted.json of a saved synthesizer; folders saved before it existed kept it in config.json."""
     fitted = path / FITTED
-    return json.loads(fitted.read_text()) if fitted.is_file() else config
+    if not fitted.is_file():
+        return config
+    try:
+        return dict(json.loads(fitted.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        raise _incomplete(path, f"{FITTED} cannot be read ({exc})") from exc
 
 
 def load_folder(path: str | Path, class_name: str) -> tuple[SynthConfig, FittedState, Backbone, Shots]:
     """(configuration, fitted state, backbone, shots) of a folder written by ``save_folder``."""
     path = Path(path)
     config = read_config(path, class_name)
-    parts = {name: _load_component(path / name, spec) for name, spec in config["components"].items()}
+    parts = {name: _load_component(path, name, spec) for name, spec in config["components"].items()}
     backbone = Backbone(**parts, family=config["family"], source=config["source"])
     if (path / LORA).is_dir():
         load_lora(backbone, path / LORA)
     fitted = FittedState.from_dict(read_fitted(path, config))
+    if (path / SHOTS).is_file():
+        check_weights(path, [path / SHOTS])
     return SynthConfig.from_dict(config), fitted, backbone, read_shots(path / SHOTS)
 
 

@@ -29,7 +29,14 @@ from accelerate.utils import GradientAccumulationPlugin
 
 from augment.processes import under_launcher
 
-__all__ = ["PRECISIONS", "FitConfig", "TrainOptions", "make_accelerator", "make_optimizer"]
+__all__ = [
+    "PRECISIONS",
+    "FitConfig",
+    "TrainOptions",
+    "check_loop_numbers",
+    "make_accelerator",
+    "make_optimizer",
+]
 
 PRECISIONS = ("no", "fp16", "bf16")
 
@@ -66,6 +73,19 @@ class TrainOptions:
             )
 
 
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_loop_numbers(steps: int, batch_size: int, lr: float, checkpoint_every: int) -> None:
+    """Refuse step, batch and checkpoint counts below 1 and a learning rate that is not a positive number."""
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("checkpoint_every", checkpoint_every)):
+        if not _count(value) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf"):
+        raise ValueError(f"lr must be a positive number (1e-3 is the default), got {lr!r}.")
+
+
 @dataclass
 class FitConfig:
     """Settings of one fit run: steps, batch, learning rates, the model window, data mix, checkpoints.
@@ -99,6 +119,7 @@ class FitConfig:
         low, high = self.zoom_range
         if not 0 < low <= high:
             raise ValueError(f"zoom_range must be (low, high) with 0 < low <= high, got {self.zoom_range}.")
+        check_loop_numbers(self.steps, self.batch_size, self.lr, self.checkpoint_every)
 
 
 def make_accelerator(options: TrainOptions, device: torch.device) -> Accelerator:

@@ -52,8 +52,9 @@ from augment.synth.inputs import (
     seed_stream,
 )
 from augment.synth.io import load_folder, save_folder
-from augment.synth.options import FitConfig, TrainOptions
+from augment.synth.options import FitConfig, TrainOptions, check_loop_numbers
 from augment.synth.refiner import DEFAULT_REFINER_STRENGTH, RefinerCache
+from augment.synth.resume import check_resume, run_identity, start_run
 from augment.synth.sampling import SampleConfig
 from augment.synth.text2img import Text2ImgConfig
 from augment.synth.text2img import mask_quality as mask_stats
@@ -70,8 +71,8 @@ class DefectSynthesizer:
 
     The other arguments are the fields of ``SynthConfig`` (``resolution``: the model window in image
     pixels, ``channels``, ``seed``) and of ``FittedState`` (``product``, ``defects``,
-    ``good_images``, ``grayscale``: filled by ``fit`` and saved; pass them only to rebuild a fitted
-    synthesizer).
+    ``good_images``, ``grayscale``, ``bit_depth``: filled by ``fit`` and saved; pass them only to
+    rebuild a fitted synthesizer).
     """
 
     def __init__(
@@ -84,9 +85,10 @@ class DefectSynthesizer:
         defects: Sequence[str] = (),
         good_images: Sequence[str] = (),
         grayscale: bool = False,
+        bit_depth: int | None = None,
     ) -> None:
         self.config = SynthConfig(resolution, tuple(channels), seed)
-        self.fitted = FittedState(product, tuple(defects), tuple(good_images), grayscale)
+        self.fitted = FittedState(product, tuple(defects), tuple(good_images), grayscale, bit_depth)
         if backbone is None:
             backbone = build_embedded_backbone(self.config.resolution, self.config.channels, seed=seed)
         self.backbone = backbone
@@ -150,6 +152,7 @@ class DefectSynthesizer:
         options: TrainOptions | dict[str, Any] | None = None,
         validation_dir: str | Path | None = None,
         lora: LoraSettings | None = None,
+        skip_invalid: bool = False,
     ) -> list[float]:
         """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses.
 
@@ -158,11 +161,14 @@ class DefectSynthesizer:
         a dict); validation sheets go to ``validation_dir`` (required when ``validate_every`` > 0).
         ``lora``: rank, alpha, dropout and targets of the adapters a pretrained backbone trains
         (default ``LoraSettings()``); the embedded default trains its whole UNet and takes none.
+        ``skip_invalid``: index a dataset folder without its invalid files (``index_folder``).
+        ``resume=True`` must continue the same run (``augment.synth.resume``).
         """
         options = options if isinstance(options, TrainOptions) else TrainOptions(**(options or {}))
         check_fit_args(steps, resolution, self.config.resolution, options, validation_dir)
+        check_loop_numbers(steps, batch_size, lr, checkpoint_every)
         check_lora(lora, self.backbone)
-        split = fit_split(data, shots, seed)
+        split = fit_split(data, shots, seed, skip_invalid)
         product = fit_product(split.index.products, self.product)
         chosen = fit_defects(split, defects)
         token_ids = add_placeholder_tokens(
@@ -174,6 +180,11 @@ class DefectSynthesizer:
             steps, batch_size, lr, resolution=self.config.resolution, seed=seed,
             checkpoint_every=checkpoint_every, options=options,
         )  # fmt: skip
+        run = run_identity(split, chosen, cfg, self.backbone)
+        if resume:
+            check_resume(checkpoint_dir, run)
+        else:
+            start_run(checkpoint_dir, run)
         on_step = self._validator(train_data, options, validation_dir, seed)
         losses = train(
             self.backbone, train_data, cfg, token_ids, checkpoint_dir, resume, progress, on_step, lora
@@ -182,7 +193,8 @@ class DefectSynthesizer:
             self.shots.setdefault(defect, []).append((image, mask))
         known = tuple(sorted(set(self.defects) | set(chosen)))
         gray = is_grayscale(train_data) and (self.fitted.grayscale or not self.defects)
-        self.fitted = FittedState(product, known, tuple(str(s.image) for s in goods), gray)
+        goods_seen = tuple(str(s.image) for s in goods)
+        self.fitted = FittedState(product, known, goods_seen, gray, split.index.bit_depth)
         return losses
 
     def _validator(
@@ -293,8 +305,9 @@ class DefectSynthesizer:
         refine = None if refiner is None else self._refiners.get(refiner, refiner_strength)
         shots = self.shots.get(defect, [])
         plan = plan_sources(
-            images, masks, mask_source, self.fitted.good_images, [m for _, m in shots], mask_rotation, defect
-        )
+            images, masks, mask_source, self.fitted.good_images, [m for _, m in shots], mask_rotation, defect,
+            self.fitted.bit_depth,
+        )  # fmt: skip
         spec = self._paint_spec(defect, steps, strength, guidance, refine)
         return self._paint_pairs(spec, n, plan, seeds, quality_filter, max_attempts, progress, False)
 
@@ -326,7 +339,16 @@ class DefectSynthesizer:
                 f"harmonize pastes the fitted shots of {defect!r}, but this synthesizer holds none; "
                 "fit it on data with that defect type, or use mode='inpaint'."
             )
-        plan = plan_sources(images, None, "real", self.fitted.good_images, [m for _, m in shots], 0.0, defect)
+        plan = plan_sources(
+            images,
+            None,
+            "real",
+            self.fitted.good_images,
+            [m for _, m in shots],
+            0.0,
+            defect,
+            self.fitted.bit_depth,
+        )
         spec = self._paint_spec(defect, steps, strength, guidance, None)
         return self._paint_pairs(spec, n, plan, seeds, quality_filter, max_attempts, progress, True)
 

@@ -1,0 +1,51 @@
+"""Flags and messages several commands share: ``--skip-invalid``, ``--threads``, the skipped-files list."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from augment.data.index import DatasetIndex
+
+__all__ = ["add_bit_depth", "add_skip_invalid", "add_threads", "report_invalid"]
+
+
+def add_skip_invalid(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="go on without dataset files that cannot be used (unreadable, empty or missing mask, "
+        "size mismatch), listing them; without it every such file is reported and nothing runs",
+    )
+
+
+def add_bit_depth(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bit-depth",
+        type=int,
+        default=None,
+        metavar="BITS",
+        help="significant bits of the dataset's 16-bit images (default: the bits PNG sBIT chunks state, "
+        "else the bits the dataset's brightest pixel needs: 10, 12, 14 or 16)",
+    )
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for torch (default: chosen from the cores free now; see augment.threads)",
+    )
+
+
+def report_invalid(index: DatasetIndex, name: str = "") -> None:
+    """Print the files ``--skip-invalid`` left out of ``index`` (nothing when there are none)."""
+    if not index.invalid:
+        return
+    reasons = Counter(i.reason for i in index.invalid)
+    summary = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+    print(f"skipped {len(index.invalid)} invalid files of {name or index.root} (--skip-invalid): {summary}")
+    for item in index.invalid:
+        print(f"  skipped {item.path} ({item.reason}): {item.detail}")
