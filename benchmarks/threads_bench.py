@@ -82,8 +82,11 @@ def main() -> None:
                 got = measure(data, args.steps, mode, busy=load != "quiet")
                 results[(load, mode)].append(got["steps_per_s"])
                 threads[(load, mode)].add(int(got["threads"]))
-                print(f"round {r + 1}: {load:15s} {mode:14s} {got['steps_per_s']:.2f} steps/s "
-                      f"({got['threads']} threads)", flush=True)
+                print(
+                    f"round {r + 1}: {load:15s} {mode:14s} {got['steps_per_s']:.2f} steps/s "
+                    f"({got['threads']} threads)",
+                    flush=True,
+                )
     print(f"\nfit steps/s, median of {args.repeats} ({args.steps} steps each, {os.cpu_count()} CPUs):")
     print(f"| load | {' | '.join(MODES)} |\n|---|---|---|")
     for load in LOADS:

@@ -34,7 +34,9 @@ def _save(path: Path, array: np.ndarray) -> None:
     Image.fromarray(array).save(path)
 
 
-def _crack(h: int, w: int, box: tuple[int, int, int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _crack(
+    h: int, w: int, box: tuple[int, int, int, int], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     image = texture(h, w, rng)
     mask = np.zeros((h, w), np.uint8)
     y0, x0, y1, x1 = box
