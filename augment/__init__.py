@@ -15,7 +15,7 @@ from augment.data.imageio import read_image, read_mask
 from augment.data.index import GOOD, DatasetIndex, Sample, index_folder, load_sample_arrays
 from augment.data.pairs import SyntheticPair, iter_bank, read_manifest, write_pair
 from augment.data.split import FewShotSplit, load_split, make_split
-from augment.errors import DataError, TooFewPairsError, TrainingDivergedError
+from augment.errors import DataError, InvalidFilesError, OutputError, TooFewPairsError, TrainingDivergedError
 
 # public name -> module that defines it (imported on first use)
 _LAZY = {
@@ -42,6 +42,7 @@ _LAZY = {
     "strength_sweep": "augment.synth.sweep",
     "TrainOptions": "augment.synth.options",
     "open_source": "augment.loaders.sources",
+    "set_threads": "augment.threads",
 }
 
 
@@ -56,6 +57,8 @@ __all__ = [
     "DataError",
     "DatasetIndex",
     "FewShotSplit",
+    "InvalidFilesError",
+    "OutputError",
     "Sample",
     "SyntheticPair",
     "TooFewPairsError",

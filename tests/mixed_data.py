@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 PRODUCT = "tile"
-# (height, width) of the defect-free images: 24 to 96 px wide, none taller than 40 px
-GOOD_SIZES = [(22, 24), (30, 40), (36, 63), (40, 96), (26, 50), (34, 72)]
+# (height, width) of the defect-free images: 24 to 66 px wide, none taller than 40 px
+GOOD_SIZES = [(22, 24), (30, 40), (36, 63), (40, 60), (26, 50), (34, 66)]
 # (height, width, defect box (y0, x0, y1, x1)) of the crack images; the first (the few-shot split's
 # shot) has a 50 x 70 px defect, larger than every defect-free image
 CRACKS = [(64, 100, (6, 14, 56, 84)), (32, 48, (10, 6, 14, 40)), (40, 90, (12, 10, 16, 80))]

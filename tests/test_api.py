@@ -20,6 +20,7 @@ PUBLIC = {
         "load_split", "make_demo_dataset", "make_split", "mask_components", "open_source", "paste_defect",
         "procedural_mask", "read_image", "read_manifest", "read_mask", "render_pill",
         "save_contact_sheet", "seed_worker", "strength_sweep", "write_pair",
+        "InvalidFilesError", "OutputError", "set_threads",
     ],
     "downstream": [
         "BenchmarkConfig", "SegmentationMetrics", "TrainConfig", "Trainer", "build_model",

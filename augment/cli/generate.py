@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from augment.cli.common import add_skip_invalid, report_invalid
+from augment.cli.common import add_skip_invalid, add_threads, report_invalid
 from augment.data.bank_folder import open_bank
 from augment.data.imageio import image_size, read_image
 from augment.data.index import index_folder
@@ -85,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add pairs to a bank an earlier generate wrote in --out, under new names (another --seed)",
     )
     add_skip_invalid(parser)
+    add_threads(parser)
     parser.add_argument(
         "--mode",
         choices=MODES,
@@ -163,6 +164,7 @@ def generate_bank(
     for defect in defects:
         made = synth.generate(n, defect=defect, generator=rng, **options)
         for pair, name in zip(made, _names(defect, taken), strict=False):
+            pair.record["run_seed"] = seed  # a later --append with this seed would repeat the pair
             write_pair(out, pair, name, synth.product or "product", defect)
         reports[defect] = synth.last_report
         pairs += made

@@ -2,10 +2,11 @@
 
 ``defect-synth generate`` (and the demo) write pairs only into an empty folder, or, with
 ``append=True``, into a bank they wrote before. Appended pairs get names no earlier pair has, so no
-file is overwritten and no manifest record is duplicated; a run with the seed and model of an
-earlier run of the same bank is refused, since it would repeat its pairs. The bank's state file
-(``.defect-synth-bank.json``) marks the folder as a bank and lists its runs; a bank written before
-the state file existed is recognised by every file in it being listed in its manifest.
+file is overwritten and no manifest record is duplicated; a run with the seed and model of pairs
+already in the bank (each record keeps its run's seed as ``run_seed``) is refused, since it would
+repeat them. The bank's state file (``.defect-synth-bank.json``) marks the folder as a bank and
+lists its runs; a bank written before the state file existed is recognised by every file in it
+being listed in its manifest.
 """
 
 from __future__ import annotations
@@ -47,27 +48,31 @@ def _runs(root: Path) -> list[dict[str, Any]]:
     return list(json.loads(state.read_text()).get("runs", [])) if state.is_file() else []
 
 
+def _repeats(record: dict[str, Any], run: dict[str, Any]) -> bool:
+    return record.get("run_seed") == run.get("seed") and record.get("model_fingerprint") == run.get("model")
+
+
 def open_bank(out: str | Path, run: dict[str, Any], append: bool = False, need_bytes: int = 0) -> set[str]:
     """Check the bank folder ``out`` before any work and record ``run`` (its ``seed`` and ``model``
     fingerprint at least); returns the pair names already taken there.
 
-    Refused (`OutputError`): a folder holding anything but a bank generate wrote; an earlier bank
-    without ``append=True``; with it, a run whose seed and model an earlier run already used.
+    Refused (`OutputError`): a folder holding anything but a bank generate wrote; a bank holding
+    pairs without ``append=True``; with it, a run whose seed and model made pairs already there.
+    The pairs written must carry ``run_seed`` (the run's seed) in their records.
     """
     path = Path(out).expanduser().absolute()
     earlier = refuse_foreign(path, WHAT, is_own_bank, "Choose an empty or new folder for the bank.")
     path = check_location(path, WHAT, need_bytes)
     runs = _runs(path) if earlier else []
     records = read_manifest(path) if (path / MANIFEST).is_file() else []
-    if (records or runs) and not append:
+    if records and not append:
         raise OutputError(
             f"{WHAT} {path} already holds a bank of {len(records)} pairs from an earlier run; pass "
             "append=True to add new pairs under new names, or choose an empty folder."
         )
-    repeated = [r for r in runs if r.get("seed") == run.get("seed") and r.get("model") == run.get("model")]
-    if repeated:
+    if any(_repeats(r, run) for r in records):
         raise OutputError(
-            f"{WHAT} {path} already holds the pairs of seed {run.get('seed')} with this model; appending "
+            f"{WHAT} {path} already holds pairs of seed {run.get('seed')} with this model; appending "
             "them again would repeat them. Pass another seed."
         )
     tmp = path / f".{BANK_STATE}.tmp"
