@@ -15,6 +15,7 @@ from augment.synth.batches import TrainData, sample_batch
 from augment.synth.options import FitConfig
 from augment.synth.synthesizer import DefectSynthesizer
 from downstream.protocol import BenchmarkConfig, run_benchmark
+from eval.shape import native_crops
 from tests.mixed_data import CRACKS, GOOD_SIZES, mixed_dataset, texture
 
 BIG = CRACKS[0]  # the shot: a 50 x 70 px defect in a 64 x 100 image
@@ -45,6 +46,12 @@ def test_training_windows_fit_small_defect_free_images(split: FewShotSplit) -> N
     batch = sample_batch(data, cfg, np.random.default_rng(0))  # 'high <= 0' before the fix
     assert tuple(batch.pixels.shape) == (8, 3, 16, 16)
     assert all(d is None for d in batch.defects)
+
+
+def test_evaluation_crops_of_a_small_image_are_mirrored(split: FewShotSplit) -> None:
+    image, mask = _big_shot(split)
+    crops = native_crops([image], [mask], side=128)
+    assert [c.shape for c in crops] == [(128, 128, 3)]
 
 
 @pytest.mark.parametrize("size", GOOD_SIZES[:2])

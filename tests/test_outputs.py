@@ -105,15 +105,21 @@ def test_out_naming_a_file_is_refused(
     assert target.read_text() == "mine"
 
 
+@pytest.mark.parametrize("exists", [True, False], ids=["folder", "new-folder"])
 def test_unwritable_output_is_refused_before_any_work(
-    tiny_pills: Path, tmp_path: Path, capsys, monkeypatch
+    exists: bool, tiny_pills: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     def read_only(folder: Path) -> None:
         raise PermissionError(13, "Permission denied", str(folder))
 
-    monkeypatch.setattr(outputs, "_probe", read_only)  # chmod does not stop root, who runs CI here
+    # chmod does not stop root, who runs CI here: the two checks are made to fail instead
+    monkeypatch.setattr(outputs, "_probe", read_only)  # an existing folder gets a probe file
+    monkeypatch.setattr(outputs.os, "access", lambda *a: False)  # a new one needs a writable parent
     monkeypatch.setattr(DefectSynthesizer, "fit", _never)
-    assert cli.main(["fit", "--data", str(tiny_pills), "--out", str(tmp_path / "m"), "--steps", "1"]) == 1
+    out = tmp_path / "m"
+    if exists:
+        out.mkdir()
+    assert cli.main(["fit", "--data", str(tiny_pills), "--out", str(out), "--steps", "1"]) == 1
     assert "cannot be written (Permission denied)" in capsys.readouterr().err
 
 

@@ -116,6 +116,7 @@ def run_demo(out: str | Path, seed: int = 0, quick: bool = False) -> DemoState:
     what = "demo output folder"
     refuse_foreign(Path(out), what, is_demo_output, "Choose an empty or new folder for the demo.")
     state = DemoState(out=check_location(out, what), seed=seed, quick=quick)
+    state.out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     state.summary["timings_s"] = timings
     for k, (name, fn) in enumerate(STEPS, start=1):

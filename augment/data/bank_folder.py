@@ -63,6 +63,7 @@ def open_bank(out: str | Path, run: dict[str, Any], append: bool = False, need_b
     path = Path(out).expanduser().absolute()
     earlier = refuse_foreign(path, WHAT, is_own_bank, "Choose an empty or new folder for the bank.")
     path = check_location(path, WHAT, need_bytes)
+    path.mkdir(parents=True, exist_ok=True)
     runs = _runs(path) if earlier else []
     records = read_manifest(path) if (path / MANIFEST).is_file() else []
     if records and not append:

@@ -63,11 +63,9 @@ def is_image_file(path: Path) -> bool:
 def _read_error(path: Path, exc: BaseException) -> DataError:
     """The DataError for a file Pillow cannot open or decode: what it is, and the fix."""
     if isinstance(exc, Image.DecompressionBombError):
-        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
         return DataError(
-            f"cannot read image {path}: it has more pixels than the {limit:.0f} Mpx Pillow opens "
-            f"({exc}). Downscale or tile the file; if you trust it, raise PIL.Image.MAX_IMAGE_PIXELS "
-            "before reading."
+            f"cannot read image {path}: it has more pixels than Pillow opens ({exc}). Downscale or tile "
+            "the file; if you trust it, raise PIL.Image.MAX_IMAGE_PIXELS before reading."
         )
     if isinstance(exc, OSError) and exc.errno is not None and "symbolic link" in str(exc):
         return DataError(f"cannot read image {path}: {exc.strerror}. Fix or remove the link.")

@@ -81,26 +81,39 @@ def _probe(folder: Path) -> None:
     probe.unlink()
 
 
+def _existing_ancestor(path: Path) -> Path:
+    """``path`` itself or its nearest existing parent folder (where a new output would be created)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def check_location(out: str | Path, what: str, need_bytes: int = 0) -> Path:
-    """The resolved output folder, created if missing, once it is known to be usable.
+    """The resolved output folder path, once it is known to be usable; nothing is created.
 
     Refused with an `OutputError` (before any work): a file at that path, a folder that cannot be
-    created or written, less than ``need_bytes`` free on its file system.
+    written (an existing one gets a probe file; for a new one, its nearest existing parent must
+    allow creating it), less than ``need_bytes`` free on its file system.
     """
     path = Path(out).expanduser().absolute()
     if path.exists() and not path.is_dir():
         raise OutputError(
             f"{what} {path} is a file, not a folder; give the path of a folder (created if missing)."
         )
+    base = _existing_ancestor(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        _probe(path)
+        if not base.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{base} is a file", str(base))
+        if base == path:
+            _probe(path)
+        elif not os.access(base, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(base))
     except OSError as exc:
         raise OutputError(
             f"{what} {path} cannot be written ({exc.strerror or exc}); choose a folder you can write to, "
             "or fix its permissions."
         ) from exc
-    free = shutil.disk_usage(path).free
+    free = shutil.disk_usage(base).free
     if free < need_bytes:
         raise OutputError(
             f"{what} {path} has {_mib(free)} free but needs at least {_mib(need_bytes)} for its first "
