@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from augment.data.index import DatasetIndex
+from augment.data.index import DatasetIndex, Layout, index_folder
 
-__all__ = ["add_bit_depth", "add_skip_invalid", "add_threads", "report_invalid"]
+__all__ = ["add_bit_depth", "add_skip_invalid", "add_threads", "index_from_args", "report_invalid"]
 
 
 def add_skip_invalid(parser: argparse.ArgumentParser) -> None:
@@ -49,3 +49,19 @@ def report_invalid(index: DatasetIndex, name: str = "") -> None:
     print(f"skipped {len(index.invalid)} invalid files of {name or index.root} (--skip-invalid): {summary}")
     for item in index.invalid:
         print(f"  skipped {item.path} ({item.reason}): {item.detail}")
+
+
+def index_from_args(args: argparse.Namespace, layout: Layout = "auto", report: bool = True) -> DatasetIndex:
+    """The index of ``--data`` with the command's ``--defect``, ``--product``, ``--skip-invalid`` and
+    ``--bit-depth``; the files it skipped are printed when ``report``."""
+    index = index_folder(
+        args.data,
+        layout=layout,
+        defects=args.defects,
+        product=args.product,
+        skip_invalid=args.skip_invalid,
+        bit_depth=args.bit_depth,
+    )
+    if report:
+        report_invalid(index)
+    return index

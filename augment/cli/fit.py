@@ -12,8 +12,7 @@ from pathlib import Path
 
 import torch
 
-from augment.cli.common import add_bit_depth, add_skip_invalid, add_threads, report_invalid
-from augment.data.index import index_folder
+from augment.cli.common import add_bit_depth, add_skip_invalid, add_threads, index_from_args
 from augment.data.outputs import check_location, refuse_foreign
 from augment.data.split import make_split
 from augment.files import CHECKPOINTS, VALIDATION
@@ -162,14 +161,7 @@ def run(args: argparse.Namespace) -> int:
     what = "fit output folder"
     refuse_foreign(Path(args.out), what, is_fit_output, "Choose an empty or new folder for the model.")
     check_location(args.out, what)
-    index = index_folder(
-        args.data,
-        defects=args.defects,
-        product=args.product,
-        skip_invalid=args.skip_invalid,
-        bit_depth=args.bit_depth,
-    )
-    report_invalid(index)
+    index = index_from_args(args)
     split = make_split(index, shots=args.shots, seed=args.seed)
     backbone = None
     if args.backbone:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from augment.cli.common import add_bit_depth, add_skip_invalid, report_invalid
-from augment.data.index import index_folder
+from augment.cli.common import add_bit_depth, add_skip_invalid, index_from_args
 from augment.data.split import make_split
 
 # library argument spellings in error messages -> this command's flags
@@ -35,14 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    index = index_folder(
-        args.data,
-        layout=args.layout,
-        defects=args.defects,
-        product=args.product,
-        skip_invalid=args.skip_invalid,
-        bit_depth=args.bit_depth,
-    )
+    index = index_from_args(args, args.layout, report=not args.json)
     split = make_split(index, shots=args.shots, seed=args.seed)
     if args.json:
         print(json.dumps(index.summary() | {"split": split.summary()}, indent=2))
@@ -58,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
         )
         for path, reason in index.skipped:
             print(f"  skipped {path}: {reason}")
-        report_invalid(index)
     if args.save_split:
         print(f"split saved to {split.save(args.save_split)}")
     return 0
