@@ -79,12 +79,13 @@ def main() -> None:
     for r in range(args.repeats):
         for load in LOADS:
             for mode in MODES:
+                background = os.getloadavg()[0]  # other users' load on a shared machine
                 got = measure(data, args.steps, mode, busy=load != "quiet")
                 results[(load, mode)].append(got["steps_per_s"])
                 threads[(load, mode)].add(int(got["threads"]))
                 print(
                     f"round {r + 1}: {load:15s} {mode:14s} {got['steps_per_s']:.2f} steps/s "
-                    f"({got['threads']} threads)",
+                    f"({got['threads']} threads; 1-min load average before: {background:.1f})",
                     flush=True,
                 )
     print(f"\nfit steps/s, median of {args.repeats} ({args.steps} steps each, {os.cpu_count()} CPUs):")
