@@ -3,6 +3,7 @@ a full disk or a file-size limit reported as one line."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -191,3 +192,14 @@ def test_disk_full_is_one_line(command: str, model: Path, tiny_pills: Path, tmp_
 def test_split_json_written_by_the_command_is_valid(tiny_pills: Path, tmp_path: Path) -> None:
     assert cli.main(["index", str(tiny_pills), "--save-split", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["invalid"] == []
+
+
+def test_a_run_that_wrote_no_pair_does_not_block_its_seed(model: Path, tmp_path: Path, monkeypatch) -> None:
+    bank = tmp_path / "bank"
+    argv = ["generate", "--model", str(model), "--out", str(bank), "--n", "2", "--sample-steps", "2"]
+    with monkeypatch.context() as patch:
+        failing = functools.partialmethod(DefectSynthesizer.generate, max_attempts=1)
+        patch.setattr(DefectSynthesizer, "generate", failing)
+        assert cli.main(argv) == 1  # too few pairs: nothing written
+    assert cli.main([*argv, "--no-quality-filter"]) == 0
+    assert len(read_manifest(bank)) == 2
