@@ -159,17 +159,17 @@ def changed_region(
     generated: np.ndarray,
     input_mask: np.ndarray,
     rule: Visibility = Visibility(),
-    grow: int | None = None,
+    grow: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(result image, label) of a generator's raw output: the visible defect near ``input_mask`` kept
     (``composite_visible``) and labelled (``defect_label``).
 
-    The search area is the input mask dilated by ``grow`` pixels (default: 1.5 % of the image side,
-    at least 2), so a change far from where the generator was asked to paint never leaks in.
+    The search area is the input mask dilated by ``grow`` pixels (default 0: a generator paints
+    inside its mask only), so a change far from where the generator was asked to paint never
+    leaks in, and a harmonized paste keeps no halo of its donor's texture.
     """
     source, generated, input_mask = np.asarray(source), np.asarray(generated), np.asarray(input_mask)
     check_pair(source, generated, input_mask)
-    grow = max(2, round(0.015 * max(input_mask.shape))) if grow is None else grow
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
     near = cv2.dilate((input_mask > 0).astype(np.uint8), kernel) > 0
     visible = visible_defect(source, generated, near, rule)
