@@ -11,7 +11,9 @@ import torch
 from augment.data.resize import resize_mask
 from augment.models.embedded import build_embedded_backbone, build_tokenizer
 from augment.models.tokens import add_placeholder_tokens, placeholder, prompt_for
+from augment.synth.batches import TrainData, sample_batch
 from augment.synth.losses import attention_weight, masked_diffusion_loss
+from augment.synth.options import FitConfig
 from augment.synth.windows import Box, cut_padded, defect_window, random_window, tile_starts
 
 
@@ -94,3 +96,16 @@ def test_resized_mask_keeps_thin_lines() -> None:
     mask = np.zeros((64, 64), np.uint8)
     mask[30, 5:60] = 1
     assert resize_mask(mask, 16).sum() >= 13
+
+
+def test_prior_batches_show_only_the_clean_surface() -> None:
+    shot = np.full((40, 40, 3), 90, np.uint8)
+    mask = np.zeros((40, 40), np.uint8)
+    mask[18:22, 5:35] = 1
+    data = TrainData("pill", [(shot, mask, "crack")], [np.full((50, 50, 3), 200, np.uint8)])
+    cfg = FitConfig(resolution=16, batch_size=16, uncond_prob=0.0)
+    prior = sample_batch(data, cfg, np.random.default_rng(0), prior=True)
+    assert prior.defects == [None] * 16
+    assert (prior.pixels > 0.5).all()  # every window is the bright defect-free image
+    later = sample_batch(data, cfg, np.random.default_rng(0))
+    assert "crack" in later.defects

@@ -67,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="diffusers checkpoint (hub id or local folder: SD 1.5/2.x, SDXL, inpainting) to fine-tune "
         "with LoRA + textual inversion (default: the embedded model trained from scratch)",
     )
+    parser.add_argument(
+        "--prior-steps",
+        type=int,
+        default=250,
+        help="first steps on defect-free windows only, a surface prior (default: 250, at most a quarter)",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument(
         "--resume",
@@ -189,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         },
         validation_dir=Path(args.out) / VALIDATION,
         lora=lora,
+        prior_steps=args.prior_steps,
     )
     seconds = time.perf_counter() - t0
     synth.save_pretrained(args.out)

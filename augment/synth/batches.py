@@ -6,7 +6,8 @@ many different windows) with its mask and the prompt "a photo of a <product> wit
 prompt (so the model learns the clean surface, which guidance and the visible-defect rule contrast
 with); ``uncond_prob`` of the prompts are dropped to "" for classifier-free guidance. Windows are
 flipped left-right and up-down at random (defects keep their orientation class: a horizontal crack
-stays horizontal). A batch is drawn with one numpy generator only, so it is reproducible and
+stays horizontal). The first ``prior_steps`` steps see defect-free windows only: hundreds of
+defect-free images teach the surface before the few shots teach the defect. A batch is drawn with one numpy generator only, so it is reproducible and
 resumable. Images smaller than a window are mirrored at their border (``augment.synth.windows``).
 """
 
@@ -61,22 +62,24 @@ class Batch:
 
 
 def sample_window(
-    data: TrainData, cfg: FitConfig, rng: np.random.Generator
+    data: TrainData, cfg: FitConfig, rng: np.random.Generator, good_fraction: float
 ) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """One training window (image, mask, defect or None) drawn with ``rng``."""
+    """One training window (image, mask, defect or None) drawn with ``rng``; a defect-free one with
+    probability ``good_fraction`` (when there are defect-free images)."""
     image, shot_mask, defect = data.shots[rng.integers(len(data.shots))]
     img, msk = defect_window(image, shot_mask, cfg.resolution, rng, cfg.zoom_range)
-    if data.goods and rng.random() < cfg.good_fraction:
+    if data.goods and rng.random() < good_fraction:
         good = data.goods[rng.integers(len(data.goods))]
         return random_window(good, cfg.resolution, rng, cfg.zoom_range), msk, None
     return img, msk, defect
 
 
-def sample_batch(data: TrainData, cfg: FitConfig, rng: np.random.Generator) -> Batch:
-    """One training batch drawn with ``rng`` only (so it is reproducible and resumable)."""
+def sample_batch(data: TrainData, cfg: FitConfig, rng: np.random.Generator, prior: bool = False) -> Batch:
+    """One training batch drawn with ``rng`` only (so it is reproducible and resumable); ``prior``:
+    defect-free windows only (the surface prior of the first ``cfg.prior_steps`` steps)."""
     images, masks, prompts, defects = [], [], [], []
     for _ in range(cfg.batch_size):
-        img, msk, defect = sample_window(data, cfg, rng)
+        img, msk, defect = sample_window(data, cfg, rng, 1.0 if prior else cfg.good_fraction)
         flip_lr, flip_ud = rng.random(2) < 0.5
         if flip_lr:
             img, msk = img[:, ::-1], msk[:, ::-1]

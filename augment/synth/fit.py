@@ -248,13 +248,14 @@ def _optimizer_step(
     rng: np.random.Generator,
     gen: torch.Generator,
     check: Callable[[torch.Tensor], None],
+    prior: bool = False,
 ) -> float:
     """One optimizer step over ``gradient_accumulation_steps`` micro-batches; their mean loss."""
     params = [p for group in opt.param_groups for p in group["params"]]
     micro, total = cfg.options.gradient_accumulation_steps, 0.0
     for _ in range(micro):
         with accelerator.accumulate(backbone.unet):
-            batch = sample_batch(data, cfg, rng)
+            batch = sample_batch(data, cfg, rng, prior)
             with ExitStack() as hooks:  # attention capture stays installed through the backward pass
                 with accelerator.autocast():
                     loss = diffusion_loss(
@@ -303,7 +304,8 @@ def train(
     for step in bar:
         _warm_up(opt, cfg, step)
         check = functools.partial(_check_finite, step=step, ckpt=ckpt, last_good=last_good, lr=cfg.lr)
-        losses.append(_optimizer_step(accelerator, backbone, data, cfg, opt, rng, gen, check))
+        prior = step < min(cfg.prior_steps, cfg.steps // 4) and bool(data.goods)
+        losses.append(_optimizer_step(accelerator, backbone, data, cfg, opt, rng, gen, check, prior))
         if ema is not None:
             ema.step(averaged)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")

@@ -92,7 +92,9 @@ class FitConfig:
 
     Windows are cut at the image's own scale (``resolution`` pixels), zoomed by a log-uniform factor
     from ``zoom_range``; ``good_fraction`` of them are defect-free windows under a real shot's mask
-    with the product-only prompt. The learning rate warms up over ``warmup`` steps and then stays
+    with the product-only prompt; the first ``prior_steps`` steps (at most a quarter of them) use defect-free windows only (a
+    surface prior: it lowered the KID of generated KSDD cracks to held-out validation cracks from
+    36e-3 to 27e-3 in the measurements the README cites). The learning rate warms up over ``warmup`` steps and then stays
     (no schedule over the total steps, so resuming with more steps equals a longer uninterrupted
     run); the weights used after the fit are an exponential moving average of the trained ones with
     decay ``ema_decay`` (0: none), which smooths what a few hundred noisy steps on a few shots learn.
@@ -105,6 +107,7 @@ class FitConfig:
     resolution: int = 64
     zoom_range: tuple[float, float] = (0.8, 1.25)
     good_fraction: float = 0.25
+    prior_steps: int = 250
     uncond_prob: float = 0.1
     warmup: int = 20
     ema_decay: float = 0.995
@@ -114,6 +117,8 @@ class FitConfig:
     options: TrainOptions = field(default_factory=TrainOptions)
 
     def __post_init__(self) -> None:
+        if self.prior_steps < 0:
+            raise ValueError(f"prior_steps must be >= 0 (0: no surface prior), got {self.prior_steps}.")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1) (0: no moving average), got {self.ema_decay}.")
         low, high = self.zoom_range

@@ -153,6 +153,7 @@ class DefectSynthesizer:
         validation_dir: str | Path | None = None,
         lora: LoraSettings | None = None,
         skip_invalid: bool = False,
+        prior_steps: int = FitConfig.prior_steps,
     ) -> list[float]:
         """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses.
 
@@ -163,6 +164,7 @@ class DefectSynthesizer:
         (default ``LoraSettings()``); the embedded default trains its whole UNet and takes none.
         ``skip_invalid``: index a dataset folder without its invalid files (``index_folder``).
         ``resume=True`` must continue the same run (``augment.synth.resume``).
+        ``prior_steps``: the first steps (at most a quarter) see defect-free windows only.
         """
         options = options if isinstance(options, TrainOptions) else TrainOptions(**(options or {}))
         check_fit_args(steps, resolution, self.config.resolution, options, validation_dir)
@@ -178,7 +180,7 @@ class DefectSynthesizer:
         train_data = load_train_data(split, chosen, goods)
         cfg = FitConfig(
             steps, batch_size, lr, resolution=self.config.resolution, seed=seed,
-            checkpoint_every=checkpoint_every, options=options,
+            checkpoint_every=checkpoint_every, options=options, prior_steps=prior_steps,
         )  # fmt: skip
         run = run_identity(split, chosen, cfg, self.backbone)
         if resume:
