@@ -32,7 +32,7 @@ from augment.models.tokens import prompt_for
 from augment.synth.inputs import SourcePlan, check_masks
 from augment.synth.refiner import refine_in_mask
 from augment.synth.sampling import SampleConfig, inpaint
-from augment.synth.text2img import Text2ImgConfig, text_to_image
+from augment.synth.text2img import Text2ImgConfig, mask_quality, text_to_image
 
 # The messages are the synthesizer's: keep its logger name so logging configuration still applies.
 logger = logging.getLogger("augment.synth.synthesizer")
@@ -44,6 +44,7 @@ __all__ = [
     "inpaint_pairs",
     "paint",
     "record_inputs",
+    "repaint",
     "text2img_pairs",
 ]
 
@@ -134,6 +135,19 @@ def record_inputs(
     rotation = float(record.get("mask_rotation", 180.0))
     sampler = MaskSampler.create(kind, [m for _, m in shots], rotation, str(record["defect"]))
     return sampler(foreground, np.random.default_rng(seed)), None
+
+
+def repaint(
+    spec: PaintSpec,
+    record: dict[str, Any],
+    source: np.ndarray,
+    given: np.ndarray | None,
+    shots: Sequence[Shot],
+) -> SyntheticPair:
+    """The pair ``record`` describes, painted again from its seed into ``source`` (``reproduce``)."""
+    input_mask, init = record_inputs(record, source, given, shots)
+    out, label = paint(spec, int(record["seed"]), source, input_mask, init)
+    return SyntheticPair(out, label, dict(record))
 
 
 def _record(
@@ -256,8 +270,10 @@ def text2img_pairs(
     fingerprint: str,
     max_attempts: int,
     report: dict[str, Any],
+    shot_masks: Sequence[np.ndarray] | None = None,
 ) -> list[SyntheticPair]:
-    """Whole-image pairs (``augment.synth.text2img``); a pair whose attention mask is empty is redrawn."""
+    """Whole-window pairs (``augment.synth.text2img``); a pair whose attention mask is empty is
+    redrawn. With ``shot_masks``, ``report["mask_quality"]`` compares the masks with them."""
     pairs: list[SyntheticPair] = []
     attempts = 0
     while len(pairs) < n and attempts < max_attempts:
@@ -273,4 +289,6 @@ def text2img_pairs(
             f"only {len(pairs)} of {n} text2img {defect} pairs had a non-empty attention mask in "
             f"{attempts} attempts; fit longer or raise the guidance."
         )
+    if shot_masks is not None:
+        report["mask_quality"] = mask_quality([p.mask for p in pairs], shot_masks, cfg.resolution)
     return pairs

@@ -28,6 +28,7 @@ __all__ = [
     "check_images",
     "check_masks",
     "check_mode_args",
+    "harmonize_shots",
     "load_sources",
     "plan_sources",
     "seed_stream",
@@ -38,6 +39,18 @@ MODES = ("inpaint", "harmonize", "text2img")
 # Strength a mode runs at when none is given: inpainting paints from pure noise; harmonize re-noises
 # a pasted real defect half way, enough to refit its edges and texture, not enough to lose its shape.
 DEFAULT_STRENGTH = {"inpaint": 1.0, "harmonize": 0.5, "text2img": 1.0}
+
+
+def harmonize_shots(
+    shots: list[tuple[np.ndarray, np.ndarray]], defect: str
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The fitted shots harmonize pastes (ValueError when there are none)."""
+    if not shots:
+        raise ValueError(
+            f"harmonize pastes the fitted shots of {defect!r}, but this synthesizer holds none; "
+            "fit it on data with that defect type, or use mode='inpaint'."
+        )
+    return shots
 
 
 def check_mode_args(

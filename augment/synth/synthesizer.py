@@ -1,21 +1,16 @@
 """``DefectSynthesizer``: learn each defect type from a few shots, paint new ones into good images.
 
 Shaped like a diffusers pipeline: components (the ``Backbone``) are passed in; the configuration is
-the constructor's arguments (``SynthConfig``), and what ``fit`` learnt about the data is kept apart
-(``FittedState``). ``save_pretrained`` writes ``config.json``, ``fitted.json``, one folder per
-component (``unet/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/`` and, for latent backbones,
-``vae/``; weights as safetensors) and the fitted shots (``shots.safetensors``) that drive the
-real-mask source and the near-duplicate check. ``from_pretrained`` reloads an identical
-synthesizer: same seed, same pairs.
-
-Generation has two focused entry points, ``inpaint`` (paint a defect into defect-free images) and
-``text_to_image`` (whole images, masks from cross-attention), and ``generate`` as the front door
-that takes either's arguments. Each validates all its arguments before it reads a file.
+the constructor's arguments (``SynthConfig``, ``config.json``), what ``fit`` learnt is kept apart
+(``FittedState``, ``fitted.json``); ``save_pretrained`` / ``from_pretrained`` (``augment.synth.io``)
+round-trip an identical synthesizer: same seed, same pairs. Generation has three focused entry
+points, ``inpaint``, ``harmonize`` and ``text_to_image``, and ``generate`` as the front door; each
+validates all its arguments before it reads a file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +24,7 @@ from augment.models.embedded import build_embedded_backbone
 from augment.models.fingerprint import WeightsFingerprint
 from augment.models.lora import LoraSettings
 from augment.models.tokens import add_placeholder_tokens
-from augment.synth.batches import TrainData, good_images_of, is_grayscale, load_train_data
+from augment.synth.batches import good_images_of, is_grayscale, load_train_data
 from augment.synth.config import FittedState, SynthConfig
 from augment.synth.fit import (
     Data,
@@ -40,7 +35,7 @@ from augment.synth.fit import (
     fit_split,
     train,
 )
-from augment.synth.generate import PaintSpec, inpaint_pairs, paint, record_inputs, text2img_pairs
+from augment.synth.generate import PaintSpec, inpaint_pairs, repaint, text2img_pairs
 from augment.synth.inputs import (
     DEFAULT_STRENGTH,
     SeedSource,
@@ -48,6 +43,7 @@ from augment.synth.inputs import (
     check_generate_counts,
     check_images,
     check_mode_args,
+    harmonize_shots,
     plan_sources,
     seed_stream,
 )
@@ -57,8 +53,7 @@ from augment.synth.refiner import DEFAULT_REFINER_STRENGTH, RefinerCache
 from augment.synth.resume import check_resume, run_identity, start_run
 from augment.synth.sampling import SampleConfig
 from augment.synth.text2img import Text2ImgConfig
-from augment.synth.text2img import mask_quality as mask_stats
-from augment.synth.validation import write_validation_sheet
+from augment.synth.validation import validation_hook
 
 __all__ = ["DefectSynthesizer"]
 
@@ -187,7 +182,9 @@ class DefectSynthesizer:
             check_resume(checkpoint_dir, run)
         else:
             start_run(checkpoint_dir, run)
-        on_step = self._validator(train_data, options, validation_dir, seed)
+        on_step = validation_hook(
+            self.backbone, train_data, self.config.resolution, options, validation_dir, seed
+        )
         losses = train(
             self.backbone, train_data, cfg, token_ids, checkpoint_dir, resume, progress, on_step, lora
         )
@@ -198,20 +195,6 @@ class DefectSynthesizer:
         goods_seen = tuple(str(s.image) for s in goods)
         self.fitted = FittedState(product, known, goods_seen, gray, split.index.bit_depth)
         return losses
-
-    def _validator(
-        self, data: TrainData, options: TrainOptions, folder: str | Path | None, seed: int
-    ) -> Callable[[int], None] | None:
-        """``on_step`` hook writing a validation contact sheet every ``validate_every`` steps."""
-        if not options.validate_every or folder is None:
-            return None
-        res, out = self.config.resolution, Path(folder)
-
-        def on_step(step: int) -> None:
-            if step % options.validate_every == 0:
-                write_validation_sheet(self.backbone, data, res, options, step, out, seed)
-
-        return on_step
 
     # ---------------------------------------------------------------- generate
     def generate(
@@ -236,12 +219,9 @@ class DefectSynthesizer:
         mask_quality: bool = False,
         mask_rotation: float = DEFAULT_MAX_ROTATION,
     ) -> list[SyntheticPair]:
-        """``n`` image + mask pairs of ``defect``: the front door to ``inpaint``, ``harmonize`` and
-        ``text_to_image`` (``mode``), with the arguments each takes.
-
-        ``strength=None`` takes the mode's default (``DEFAULT_STRENGTH``). ``mode="text2img"`` uses
+        """``n`` pairs of ``defect``: the front door to ``inpaint``, ``harmonize`` and ``text_to_image``
+        (``mode``). ``strength=None`` takes the mode's default (``DEFAULT_STRENGTH``); text2img uses
         product scale ``w_product`` (default ``guidance``) and defect scale ``guidance * strength``.
-        ``product`` must be the fitted product when given.
         """
         check_mode_args(mode, masks, refiner, mask_quality, product, self.product)
         strength = DEFAULT_STRENGTH[mode] if strength is None else strength
@@ -287,17 +267,13 @@ class DefectSynthesizer:
         refiner_strength: float = DEFAULT_REFINER_STRENGTH,
         mask_rotation: float = DEFAULT_MAX_ROTATION,
     ) -> list[SyntheticPair]:
-        """``n`` pairs with ``defect`` painted into defect-free images at their own scale.
-
-        ``images``: arrays or image paths (default: the defect-free images seen by ``fit``).
-        ``masks=None`` samples masks from ``mask_source`` ('real': the fitted shots' masks moved,
-        scaled, rotated within +-``mask_rotation`` degrees (default a 15 degree jitter: defects keep
-        their orientation; 180 any angle) and deformed on the object; 'procedural:blob|scratch|crack').
-        Only what the model painted inside the mask that is visible against the surface is kept, on
-        the source's own texture; the returned mask marks it (``augment.masks.changed``). Rejected
-        samples are counted in ``last_report``; too few accepted ones raise ``TooFewPairsError``.
-        ``refiner``: an SDXL refiner (hub id, folder or Backbone) run as a second stage at
-        ``refiner_strength``, inside the mask only (``augment.synth.refiner``).
+        """``n`` pairs with ``defect`` painted into defect-free ``images`` (arrays or paths; default the
+        ones ``fit`` saw) at their own scale. ``masks=None`` samples from ``mask_source`` ('real': the
+        shots' masks moved, scaled, rotated within +-``mask_rotation`` degrees, deformed, on the
+        object; or 'procedural:blob|scratch|crack'). Only the painted defect visible against the
+        surface is kept, on the source's texture, and the mask marks it (``augment.masks.changed``).
+        Rejections are counted in ``last_report``; too few pairs raise ``TooFewPairsError``.
+        ``refiner``: an SDXL refiner (hub id, folder or Backbone), a second stage inside the mask.
         """
         check_generate_counts(n, strength, steps)
         defect = self.check_defect(defect)
@@ -326,30 +302,17 @@ class DefectSynthesizer:
         max_attempts: int | None = None,
         progress: bool = True,
     ) -> list[SyntheticPair]:
-        """``n`` pairs made from the real shots: a shot's defect warped (scale, rotation jitter,
-        flips) and pasted on a defect-free image's foreground, then re-noised to ``strength`` and
-        denoised by the fitted model inside the pasted mask grown by ``HARMONIZE_GROW`` pixels, so
-        its edges and texture fit the new surface (copy-paste's shapes, diffusion's variety).
-        Pixels outside that grown mask are the source's; the mask returned is what is visibly the
-        defect (``augment.masks.changed``).
+        """``n`` pairs from the real shots: a shot's defect warped and pasted on a defect-free image's
+        foreground, re-noised to ``strength`` and denoised by the model inside the pasted mask grown
+        by ``HARMONIZE_GROW`` px, so edges and texture fit the new surface. Outside that grown mask
+        the source is kept; the mask returned is what is visibly the defect.
         """
         check_generate_counts(n, strength, steps)
         defect = self.check_defect(defect)
-        shots, seeds = self.shots.get(defect, []), seed_stream(generator)
-        if not shots:
-            raise ValueError(
-                f"harmonize pastes the fitted shots of {defect!r}, but this synthesizer holds none; "
-                "fit it on data with that defect type, or use mode='inpaint'."
-            )
+        shots, seeds = harmonize_shots(self.shots.get(defect, []), defect), seed_stream(generator)
+        masks = [m for _, m in shots]
         plan = plan_sources(
-            images,
-            None,
-            "real",
-            self.fitted.good_images,
-            [m for _, m in shots],
-            0.0,
-            defect,
-            self.fitted.bit_depth,
+            images, None, "real", self.fitted.good_images, masks, 0.0, defect, self.fitted.bit_depth
         )
         spec = self._paint_spec(defect, steps, strength, guidance, None)
         return self._paint_pairs(spec, n, plan, seeds, quality_filter, max_attempts, progress, True)
@@ -399,18 +362,13 @@ class DefectSynthesizer:
         check_generate_counts(n, 1.0, steps)
         defect = self.check_defect(defect)
         product = self._fitted_product()
-        seeds = seed_stream(generator)
-        res = self.config.resolution
-        cfg = Text2ImgConfig(steps, res, w_product, w_defect)
+        cfg = Text2ImgConfig(steps, self.config.resolution, w_product, w_defect)
+        shot_masks = [m for _, m in self.shots.get(defect, [])] if mask_quality else None
         self.last_report = {}
-        limit = max_attempts or 4 * n + 4
-        pairs = text2img_pairs(
-            self.backbone, product, defect, int(n), cfg, seeds, self.fingerprint(), limit, self.last_report
-        )
-        if mask_quality:
-            shots = [m for _, m in self.shots.get(defect, [])]
-            self.last_report["mask_quality"] = mask_stats([p.mask for p in pairs], shots, res)
-        return pairs
+        return text2img_pairs(
+            self.backbone, product, defect, int(n), cfg, seed_stream(generator), self.fingerprint(),
+            max_attempts or 4 * n + 4, self.last_report, shot_masks,
+        )  # fmt: skip
 
     def reproduce(
         self, record: dict[str, Any], image: np.ndarray, mask: np.ndarray | None = None
@@ -421,17 +379,14 @@ class DefectSynthesizer:
                 f"the record was made by model {record.get('model_fingerprint')}, this one is "
                 f"{self.fingerprint()}; load the synthesizer that made it."
             )
-        seed, defect = int(record["seed"]), self.check_defect(record["defect"])
-        source = check_images([image])[0]
-        input_mask, init = record_inputs(record, source, mask, self.shots.get(defect, []))
+        defect = self.check_defect(record["defect"])
         refine = None
         if record.get("refiner") is not None:
             refine = self._refiners.get(record["refiner"], float(record["refiner_strength"]))
         spec = self._paint_spec(
             defect, int(record["steps"]), float(record["strength"]), float(record["guidance"]), refine
         )
-        out, label = paint(spec, seed, source, input_mask, init)
-        return SyntheticPair(out, label, dict(record))
+        return repaint(spec, record, check_images([image])[0], mask, self.shots.get(defect, []))
 
     # ---------------------------------------------------------------- save / load
     def save_pretrained(self, path: str | Path) -> Path:

@@ -6,7 +6,7 @@ runs write the same sheets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from augment.synth.batches import TrainData
 from augment.synth.options import TrainOptions
 from augment.synth.sampling import SampleConfig, inpaint
 
-__all__ = ["write_validation_sheet"]
+__all__ = ["validation_hook", "write_validation_sheet"]
 
 
 def _validation_items(
@@ -59,3 +59,23 @@ def write_validation_sheet(
     path = Path(folder) / f"step_{step:06d}.png"
     save_contact_sheet(path, tiles)
     return path
+
+
+def validation_hook(
+    backbone: Backbone,
+    data: TrainData,
+    resolution: int,
+    options: TrainOptions,
+    folder: str | Path | None,
+    seed: int,
+) -> Callable[[int], None] | None:
+    """The fit loop's ``on_step`` hook writing a sheet every ``options.validate_every`` steps (None: off)."""
+    if not options.validate_every or folder is None:
+        return None
+    out = Path(folder)
+
+    def on_step(step: int) -> None:
+        if step % options.validate_every == 0:
+            write_validation_sheet(backbone, data, resolution, options, step, out, seed)
+
+    return on_step
