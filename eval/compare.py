@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from augment.data.imageio import read_image, read_mask
+from augment.devices import resolve_device, resolve_dtype
 from eval import masks as mask_metrics
 from eval import metrics
 from eval.cache import FeatureCache, cached_features
@@ -193,9 +195,20 @@ def evaluate(
     cache: FeatureCache | None = None,
     per_defect: bool = False,
     distance: Distance | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> dict[str, Any]:
-    """Compare two image sets over all defect types (and per type when asked); returns the report dict."""
+    """Compare two image sets over all defect types (and per type when asked); returns the report dict.
+
+    ``device`` / ``dtype`` place the feature network (auto / cpu / cuda:N; fp32 / bf16 / fp16); the
+    dtype is part of the features' spec (and cache key), the device is recorded in the report.
+    """
     extractor = extractor if extractor is not None else load_inception()
+    where = resolve_device(device) if device is not None else None
+    if where is not None or dtype is not None:
+        extractor = extractor.to(
+            device=where, dtype=None if dtype is None else resolve_dtype(dtype, where or "cpu")
+        )
     distance, reason = resolve_distance(cfg, distance)
     t0 = time.perf_counter()
     report: dict[str, Any] = {
@@ -203,6 +216,7 @@ def evaluate(
         "fake": fake.summary(),
         "config": asdict(cfg),
         "features": feature_spec(extractor).to_dict(),
+        "device": str(next(iter(extractor.parameters()), torch.empty(0)).device),
         "notes": [FID_BIAS_NOTE],
         "comparisons": {},
     }

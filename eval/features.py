@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from augment.devices import dtype_name
+
 logger = logging.getLogger(__name__)
 
 CLEANFID_PATH = Path("/tmp/inception-2015-12-05.pt")
@@ -45,9 +47,12 @@ class FeatureSpec:
     resize_mode: str
     resolution: int
     dim: int
+    dtype: str = "fp32"  # the network's weights (bf16 / fp16 features differ a little)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The fields; ``dtype`` only when it is not the reference fp32 (so fp32 cache keys stay)."""
+        fields = asdict(self)
+        return fields if self.dtype != "fp32" else {k: v for k, v in fields.items() if k != "dtype"}
 
 
 class InceptionFeatures(nn.Module):
@@ -145,7 +150,14 @@ def feature_spec(
     res = int(
         resolution if resolution is not None else getattr(extractor, "resolution", INCEPTION_RESOLUTION)
     )
-    return FeatureSpec(str(extractor.network), resize_mode, res, int(cast(int, extractor.dim)))
+    dtype = dtype_name(_placement(extractor)[1])
+    return FeatureSpec(str(extractor.network), resize_mode, res, int(cast(int, extractor.dim)), dtype)
+
+
+def _placement(extractor: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Where the extractor's weights are and their dtype (CPU float32 for one without weights)."""
+    param = next(iter(extractor.parameters()), None)
+    return (param.device, param.dtype) if param is not None else (torch.device("cpu"), torch.float32)
 
 
 def _batches(images: Iterable[np.ndarray], size: int) -> Iterable[list[np.ndarray]]:
@@ -167,24 +179,26 @@ def extract_features(
     resize_mode: str = "clean",
     resolution: int | None = None,
     with_logits: bool = False,
-    device: str = "cpu",
+    device: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Features (N, D) float64 of HWC uint8 RGB images, and logits (N, C) when asked and available.
 
-    Each image is resized on its own, so results do not depend on ``batch_size``.
+    Each image is resized on its own, so results do not depend on ``batch_size``. The images go to
+    ``device`` (default: the extractor's) in the dtype of the extractor's weights.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     spec = feature_spec(extractor, resize_mode, resolution)
     resize = make_resizer(resize_mode, spec.resolution)
     has_logits = with_logits and _has_logits(extractor)
+    where, dtype = _placement(extractor)
     feats: list[np.ndarray] = []
     logits: list[np.ndarray] = []
     total = len(images) if isinstance(images, Sized) else None
     with tqdm(total=total, desc="features", unit="img") as bar:
         for batch in _batches(images, batch_size):
             x = torch.from_numpy(np.stack([resize(_check_image(im)) for im in batch]))
-            f = extractor(x.permute(0, 3, 1, 2).contiguous().to(device))
+            f = extractor(x.permute(0, 3, 1, 2).contiguous().to(device or where, dtype))
             feats.append(f.double().cpu().numpy())
             if has_logits:
                 logits.append(

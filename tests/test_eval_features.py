@@ -101,3 +101,15 @@ def test_extract_input_errors(kwargs, error, match):
 def test_extractor_without_attributes_is_refused():
     with pytest.raises(TypeError, match="'network' attribute"):
         feature_spec(torch.nn.Identity())
+
+
+def test_a_bf16_network_is_named_in_the_spec_and_its_cache_key(tmp_path):
+    from eval.cache import cache_key
+
+    Image.fromarray(_images(1)[0]).save(tmp_path / "a.png")
+    fp32 = feature_spec(_DummyFeatureExtractor())
+    bf16 = feature_spec(_DummyFeatureExtractor().to(torch.bfloat16))
+    assert bf16.to_dict() == fp32.to_dict() | {"dtype": "bf16"}
+    assert cache_key([tmp_path / "a.png"], bf16) != cache_key([tmp_path / "a.png"], fp32)
+    feats, _ = extract_features(_images(2), _DummyFeatureExtractor().to(torch.bfloat16))
+    assert feats.dtype == np.float64

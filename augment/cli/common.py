@@ -1,4 +1,5 @@
-"""Flags and messages several commands share: ``--skip-invalid``, ``--threads``, the skipped-files list."""
+"""Flags and messages several commands share: ``--skip-invalid``, ``--threads``, ``--device`` /
+``--dtype``, the skipped-files list."""
 
 from __future__ import annotations
 
@@ -6,8 +7,25 @@ import argparse
 from collections import Counter
 
 from augment.data.index import DatasetIndex, Layout, index_folder
+from augment.devices import DEVICE_CHOICES, DTYPES
 
-__all__ = ["add_bit_depth", "add_skip_invalid", "add_threads", "index_from_args", "report_invalid"]
+__all__ = [
+    "DEVICE_FLAGS",
+    "add_bit_depth",
+    "add_device",
+    "add_skip_invalid",
+    "add_threads",
+    "index_from_args",
+    "report_invalid",
+]
+
+# library argument spellings in device and dtype messages -> the flags (for each command's FLAGS)
+DEVICE_FLAGS = {
+    "device=": "--device ",
+    "dtype=": "--dtype ",
+    "device must be": "--device must be",
+    "dtype must be": "--dtype must be",
+}
 
 
 def add_skip_invalid(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +56,16 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="CPU threads for torch (default: chosen from the cores free now; see augment.threads)",
     )
+
+
+def add_device(parser: argparse.ArgumentParser, dtype_help: str) -> None:
+    """``--device`` (default auto: the GPU when there is one) and ``--dtype`` (see augment.devices)."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help=f"{DEVICE_CHOICES} (default: auto, the GPU when torch sees one, else the CPU)",
+    )
+    parser.add_argument("--dtype", choices=list(DTYPES), default=None, help=dtype_help)
 
 
 def report_invalid(index: DatasetIndex, name: str = "") -> None:

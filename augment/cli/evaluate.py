@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from augment.cli.common import add_skip_invalid, add_threads
+from augment.cli.common import DEVICE_FLAGS, add_device, add_skip_invalid, add_threads
 from augment.data.outputs import check_location
 from eval.cache import FeatureCache
 from eval.compare import EvalConfig, evaluate
@@ -44,10 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     add_skip_invalid(parser)
     add_threads(parser)
+    add_device(
+        parser, "precision of the feature network (default: fp32; other precisions change the numbers)"
+    )
 
 
 # library argument spellings in error messages -> this command's flags
-FLAGS = {"skip_invalid=True": "--skip-invalid"}
+FLAGS = {"skip_invalid=True": "--skip-invalid", **DEVICE_FLAGS}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     cache = FeatureCache(args.cache) if args.cache else None
-    report = evaluate(real, fake, cfg, cache=cache, per_defect=args.per_defect)
+    report = evaluate(
+        real, fake, cfg, cache=cache, per_defect=args.per_defect, device=args.device, dtype=args.dtype
+    )
     json_path, md_path = write_report(report, args.out)
     print(md_path.read_text())
     print(f"wrote {json_path} and {md_path}")

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from augment.cli.common import add_skip_invalid, add_threads
+from augment.cli.common import DEVICE_FLAGS, add_device, add_skip_invalid, add_threads
 from augment.loaders.box_labels import FORMATS
 from augment.loaders.export import export_dataset
 from augment.masks.boxes import DEFAULT_MIN_AREA
@@ -23,6 +23,7 @@ FLAGS = {
     "overwrite=True": "--overwrite",
     "min_area must": "--min-area must",
     "skip_invalid=True": "--skip-invalid",
+    **DEVICE_FLAGS,
 }
 
 
@@ -55,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_skip_invalid(parser)
     add_threads(parser)
+    add_device(parser, "precision a saved synthesizer paints in (default: as saved; fp16 needs a GPU)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         formats=args.format or ["mvtec"],
         min_area=args.min_area,
         skip_invalid=args.skip_invalid,
+        device=args.device,
+        dtype=args.dtype,
     )
     # One write for the whole line: launched processes share stdout, and print() under
     # PYTHONUNBUFFERED writes the newline separately, so two ranks' lines could run together.

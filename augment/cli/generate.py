@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from augment.cli.common import add_skip_invalid, add_threads, report_invalid
+from augment.cli.common import DEVICE_FLAGS, add_device, add_skip_invalid, add_threads, report_invalid
 from augment.data.bank_folder import open_bank
 from augment.data.imageio import image_size, read_image
 from augment.data.index import index_folder
@@ -43,6 +43,7 @@ FLAGS = {
     "pass append=True": "pass --append",
     "Pass another seed": "Pass another --seed",
     "skip_invalid=True": "--skip-invalid",
+    **DEVICE_FLAGS,
 }
 
 
@@ -86,6 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_skip_invalid(parser)
     add_threads(parser)
+    add_device(parser, "precision the models run in (default: as saved; bf16 works on CPU, fp16 needs a GPU)")
     parser.add_argument(
         "--mode",
         choices=MODES,
@@ -180,7 +182,7 @@ def write_generated_sheet(path: Path, pairs: Sequence[SyntheticPair]) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     torch.set_flush_denormal(True)
-    synth = DefectSynthesizer.from_pretrained(args.model)
+    synth = DefectSynthesizer.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     out = Path(args.out)
     t0 = time.perf_counter()
     pairs, reports = generate_bank(

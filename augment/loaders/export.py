@@ -283,6 +283,8 @@ def export_dataset(
     formats: Sequence[str] = ("mvtec",),
     min_area: int = DEFAULT_MIN_AREA,
     skip_invalid: bool = False,
+    device: str | None = None,
+    dtype: str | None = None,
 ) -> dict[str, int]:
     """Write the augmented dataset to `out`; returns this process's counts.
 
@@ -294,6 +296,8 @@ def export_dataset(
     `on_pair(k)` is called after the k-th pair written by this process in this run (for progress
     hooks, and for tests that interrupt the export). ``skip_invalid``: export the dataset without
     its invalid files (``index_folder``); they are counted in the result as ``invalid``.
+    ``device`` / ``dtype``: where a saved synthesizer paints and in what precision (under a launcher,
+    device 'auto' is each process's own GPU).
     """
     rank, world_size = _rank_and_world(rank, world_size)
     if ratio <= 0:
@@ -301,7 +305,7 @@ def export_dataset(
     formats = check_formats(formats)
     check_location(out, "export output folder")  # a folder, writable: refused before any work
     index = index_folder(data, defects=defects, skip_invalid=skip_invalid)
-    source = open_source(model)
+    source = open_source(model, device, dtype)
     wanted = _wanted_defects(index, source.defects, defects, model)
     _check_names(index.samples)
     out = Path(out).expanduser().resolve()
@@ -315,6 +319,8 @@ def export_dataset(
     }
     if formats != ("mvtec",):  # an MVTec-only export keeps the state it always had
         state |= {"formats": list(formats), "min_area": min_area}
+    if dtype is not None:  # other precisions paint other pixels
+        state["dtype"] = dtype
     labels = ExportLabels(out, formats, tuple(sorted({*index.defects, *wanted})), min_area)
     jobs = plan_jobs(index.samples, wanted, ratio)
     _prepare_once(out, state, overwrite)

@@ -80,10 +80,10 @@ class SynthesizerSource:
 
     kind = "synthesizer"
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, device: str | None = None, dtype: str | None = None) -> None:
         self.root = Path(root)
         self.origin = str(self.root)
-        self.synthesizer = DefectSynthesizer.from_pretrained(self.root)
+        self.synthesizer = DefectSynthesizer.from_pretrained(self.root, device=device, dtype=dtype)
         self.defects = list(self.synthesizer.defects)
         config = (self.root / CONFIG).read_text()
         self.fingerprint = (
@@ -131,12 +131,12 @@ def _dataset_source(root: Path) -> CopyPasteSource:
 
 
 @functools.lru_cache(maxsize=8)
-def _open_cached(path: str, pid: int) -> DefectSource:
+def _open_cached(path: str, pid: int, device: str | None, dtype: str | None) -> DefectSource:
     root = Path(path)
     if (root / MANIFEST).is_file():
         return BankSource(root)
     if (root / CONFIG).is_file():
-        return SynthesizerSource(root)
+        return SynthesizerSource(root, device, dtype)
     return _dataset_source(root)
 
 
@@ -148,6 +148,7 @@ def _resolve(path: str) -> str:
     return str(root)
 
 
-def open_source(path: str | Path) -> DefectSource:
-    """The bank, synthesizer or dataset at `path`, loaded once per process (cached by path and pid)."""
-    return _open_cached(_resolve(str(path)), os.getpid())
+def open_source(path: str | Path, device: str | None = None, dtype: str | None = None) -> DefectSource:
+    """The bank, synthesizer or dataset at `path`, loaded once per process (cached by path and pid);
+    a synthesizer runs on ``device`` in ``dtype`` (``DefectSynthesizer.to``; default: as saved)."""
+    return _open_cached(_resolve(str(path)), os.getpid(), device, dtype)

@@ -5,6 +5,10 @@ on (noisy latents, mask, masked latents). The embedded default and SD 1.5 / 2 ne
 encoder's hidden states; SDXL adds pooled text embeddings and time ids (``added``, from ``_encode_sdxl``),
 so training and sampling never branch on the family. ``to_model_space`` /
 ``to_pixels`` move between pixels in [-1, 1] and the space the UNet denoises (identity without a VAE).
+
+Precision: what travels between the models (pixels, latents, predictions) is float32, and each
+model casts its input to its own weights' dtype, so a bf16 or fp16 UNet next to a float32 VAE (SDXL
+in fp16) needs no care from the loops, and a float32 backbone runs exactly as before.
 """
 
 from __future__ import annotations
@@ -70,8 +74,7 @@ def sdxl_time_ids(backbone: Backbone, size: tuple[int, int] | None, batch: int) 
     """SDXL micro-conditioning: (original h, w, crop top, left, target h, w), or for the refiner
     (original h, w, crop top, left, aesthetic score); no crop, original = target."""
     if size is None:
-        side = int(backbone.unet.config.sample_size) * backbone.vae_scale
-        size = (side, side)
+        size = (backbone.native_resolution, backbone.native_resolution)
     h, w = size
     values = [h, w, 0, 0, AESTHETIC_SCORE] if backbone.text_encoder is None else [h, w, 0, 0, h, w]
     return torch.tensor([values] * batch, dtype=torch.float32, device=backbone.device)
@@ -101,15 +104,16 @@ def to_model_space(backbone: Backbone, pixels: torch.Tensor) -> torch.Tensor:
     """Pixels in [-1, 1] -> what the UNet denoises (VAE latents times the scaling factor)."""
     if backbone.vae is None:
         return pixels
-    latents = backbone.vae.encode(pixels).latent_dist.mean
-    return latents * backbone.vae.config.scaling_factor
+    latents = backbone.vae.encode(pixels.to(backbone.vae.dtype)).latent_dist.mean
+    return latents.float() * backbone.vae.config.scaling_factor
 
 
 def to_pixels(backbone: Backbone, latents: torch.Tensor) -> torch.Tensor:
     """Inverse of ``to_model_space``: model space -> pixels in [-1, 1]."""
     if backbone.vae is None:
         return latents
-    return backbone.vae.decode(latents / backbone.vae.config.scaling_factor).sample
+    vae = backbone.vae
+    return vae.decode((latents / vae.config.scaling_factor).to(vae.dtype)).sample.float()
 
 
 def model_mask(backbone: Backbone, mask: torch.Tensor) -> torch.Tensor:
@@ -132,12 +136,13 @@ def predict_noise(
     if backbone.is_inpainting:
         if mask is None or masked is None:
             raise ValueError("an inpainting UNet needs mask and masked latents; got None.")
-        x = torch.cat([latents, mask, masked], dim=1)
-    added = cond.added or None
+        x = torch.cat([latents, mask.to(latents), masked.to(latents)], dim=1)
+    dtype = backbone.dtype
+    added = {k: v.to(dtype) for k, v in cond.added.items()} or None
     return backbone.unet(
-        x,
+        x.to(dtype),
         t,
-        encoder_hidden_states=cond.hidden,
+        encoder_hidden_states=cond.hidden.to(dtype),
         added_cond_kwargs=added,
         cross_attention_kwargs=cross_attention_kwargs,
-    ).sample
+    ).sample.float()
