@@ -20,6 +20,7 @@ __all__ = [
     "SHOTS",
     "SPLIT",
     "SUMMARY",
+    "TOKENS",
     "VALIDATION",
     "YOLO",
     "YOLO_DATA",
@@ -30,6 +31,7 @@ CONFIG = "config.json"  # a saved synthesizer's configuration (its constructor a
 FITTED = "fitted.json"  # what fitting learnt: product, defect types, defect-free images, fingerprint
 SHOTS = "shots.safetensors"  # the fitted few-shot images and masks
 LORA = "lora"  # folder of LoRA adapters in diffusers format (stock load_lora_weights reads it)
+TOKENS = "tokens"  # folder of learned tokens, one <token>.safetensors each (load_textual_inversion reads it)
 CHECKPOINT = "checkpoint.pt"  # the fit loop's resumable state
 CHECKPOINTS = "checkpoints"  # folder of CHECKPOINT under a fit's output folder
 VALIDATION = "validation"  # folder of validation contact sheets under a fit's output folder

@@ -79,8 +79,8 @@ def _in_memory_pipeline(backbone: Backbone, cls: type) -> Any:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(PIPELINES))
 def test_saved_adapters_reload_into_stock_pipeline(kind: Kind, tiny_pills: Path, tmp_path: Path) -> None:
-    """DefectSynthesizer.fit (LoRA + token rows) for 2 steps, then the files give a stock pipeline
-    the same images as the in-memory model."""
+    """DefectSynthesizer.fit (LoRA + token rows) for 2 steps, then the files save_pretrained wrote
+    give a stock pipeline the same images as the in-memory model."""
     torch.manual_seed(0)
     synth = DefectSynthesizer(backbone=load_backbone(str(saved_tiny_pipeline(kind))), resolution=SIZE)
     add_lora(synth.backbone, LoraSettings(rank=4, alpha=8, text_encoder=True))  # fit trains these
@@ -89,11 +89,10 @@ def test_saved_adapters_reload_into_stock_pipeline(kind: Kind, tiny_pills: Path,
     assert all("lora" in n for n, p in backbone.unet.named_parameters() if p.requires_grad)
     expected = _generate(_in_memory_pipeline(backbone, PIPELINES[kind]), backbone.is_inpainting)
 
-    save_lora(backbone, tmp_path / "lora")
-    save_textual_inversion(backbone, TOKENS, tmp_path / "tokens")
+    synth.save_pretrained(tmp_path / "model")  # adapters and tokens only, over the base's id
     stock = PIPELINES[kind].from_pretrained(saved_tiny_pipeline(kind))
-    assert load_textual_inversion_into(stock, tmp_path / "tokens") == TOKENS
-    stock.load_lora_weights(tmp_path / "lora")
+    assert load_textual_inversion_into(stock, tmp_path / "model" / "tokens") == TOKENS
+    stock.load_lora_weights(tmp_path / "model" / "lora")
     reloaded = _generate(stock, backbone.is_inpainting)
 
     np.testing.assert_allclose(reloaded, expected, atol=1e-5)

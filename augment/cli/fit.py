@@ -12,9 +12,17 @@ from pathlib import Path
 
 import torch
 
-from augment.cli.common import add_bit_depth, add_skip_invalid, add_threads, index_from_args
+from augment.cli.common import (
+    DEVICE_FLAGS,
+    add_bit_depth,
+    add_device,
+    add_skip_invalid,
+    add_threads,
+    index_from_args,
+)
 from augment.data.outputs import check_location, refuse_foreign
 from augment.data.split import make_split
+from augment.devices import resolve_device, resolve_dtype
 from augment.files import CHECKPOINTS, VALIDATION
 from augment.models.backbone import Backbone
 from augment.models.lora import LoraSettings
@@ -38,6 +46,8 @@ FLAGS = {
     "batch_size must": "--batch-size must",
     "checkpoint_every must": "--checkpoint-every must",
     "lr must be a positive": "--lr must be a positive",
+    "give only dtype": "give only --dtype",
+    **DEVICE_FLAGS,
 }
 
 
@@ -55,8 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resolution",
         type=int,
-        default=64,
-        help="model window side in image pixels, at the image's own scale (default: 64)",
+        default=None,
+        help="model window side in image pixels, at the image's own scale (default: 64 for the "
+        "embedded model; a --backbone's native size: 512 for SD 1.5 / 2, 1024 for SDXL)",
     )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -82,6 +93,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_skip_invalid(parser)
     add_bit_depth(parser)
     add_threads(parser)
+    add_device(
+        parser,
+        "precision: a --backbone's weights are loaded in it and the forward passes run in it (bf16 "
+        "works on CPU, fp16 needs a GPU); what trains stays float32 (default: fp32, or --mixed-precision)",
+    )
     _add_option_arguments(parser)
     _add_lora_arguments(parser)
 
@@ -169,10 +185,11 @@ def run(args: argparse.Namespace) -> int:
     check_location(args.out, what)
     index = index_from_args(args)
     split = make_split(index, shots=args.shots, seed=args.seed)
+    device = resolve_device(args.device)
     backbone = None
     if args.backbone:
-        backbone = load_backbone(args.backbone)
-    synth = DefectSynthesizer(backbone=backbone, resolution=args.resolution, seed=args.seed)
+        backbone = load_backbone(args.backbone, dtype=resolve_dtype(args.dtype, device), device=device)
+    synth = DefectSynthesizer(backbone=backbone, resolution=args.resolution, seed=args.seed).to(device)
     check_location(args.out, what, need_bytes=checkpoint_bytes(synth.backbone))
     t0 = time.perf_counter()
     losses = synth.fit(
@@ -196,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         validation_dir=Path(args.out) / VALIDATION,
         lora=lora,
         prior_steps=args.prior_steps,
+        dtype=args.dtype,
     )
     seconds = time.perf_counter() - t0
     synth.save_pretrained(args.out)

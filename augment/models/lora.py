@@ -19,7 +19,9 @@ from typing import Any, cast
 import torch
 from safetensors.torch import load_file, save_file
 
+from augment.errors import DataError
 from augment.models.backbone import Backbone
+from augment.models.tokens import add_placeholder_tokens
 
 __all__ = [
     "LORA_WEIGHT_NAME",
@@ -27,8 +29,10 @@ __all__ = [
     "add_lora",
     "check_text_encoder_lora_support",
     "has_lora",
+    "learned_tokens",
     "load_lora",
     "load_textual_inversion_into",
+    "load_token_rows",
     "lora_parameters",
     "save_base_model",
     "save_lora",
@@ -291,3 +295,36 @@ def load_textual_inversion_into(pipe: Any, folder: str | Path) -> list[str]:
             pipe.load_textual_inversion(str(path))
         loaded.append(token)
     return loaded
+
+
+def learned_tokens(backbone: Backbone) -> list[str]:
+    """The placeholder tokens (``<name>``) added to the backbone's first tokenizer, in id order."""
+    tokenizer = backbone.text_pairs[0][0]
+    special = set(tokenizer.all_special_tokens)
+    added = tokenizer.get_added_vocab()
+    found = [t for t in added if t.startswith("<") and t.endswith(">") and t not in special and " " not in t]
+    return sorted(found, key=added.__getitem__)
+
+
+def load_token_rows(backbone: Backbone, folder: str | Path, tokens: Sequence[str]) -> None:
+    """Add ``tokens`` (in this order) to every tokenizer of ``backbone`` and set their embedding rows
+    from the ``<token>.safetensors`` files ``save_textual_inversion`` wrote in ``folder``."""
+    folder = Path(folder)
+    contents = {}
+    for token in tokens:
+        path = folder / f"{token}.safetensors"
+        if not path.is_file():
+            raise DataError(
+                f"{path} is missing: the saved model lists the learned token {token} but has no file for it."
+            )
+        contents[token] = load_file(str(path))
+    names = [token[1:-1] for token in tokens]
+    keys = {id(backbone.text_encoder): "clip_l", id(backbone.text_encoder_2): "clip_g"}
+    for tokenizer, encoder in backbone.text_pairs:
+        ids = add_placeholder_tokens(tokenizer, encoder, names)
+        weight = encoder.get_input_embeddings().weight
+        with torch.no_grad():
+            for token, row in zip(tokens, ids, strict=True):
+                content = contents[token]
+                vector = content[keys[id(encoder)]] if backbone.family == "sdxl" else content[token]
+                weight[row] = vector.reshape(-1).to(weight)

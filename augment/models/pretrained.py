@@ -17,10 +17,19 @@ from typing import Any
 
 import torch
 
+from augment.devices import dtype_name
 from augment.errors import BackboneNotFoundError
-from augment.models.backbone import Backbone, Family
+from augment.models.backbone import Backbone, BaseCheckpoint, Family, vae_dtype_for
+from augment.models.fingerprint import model_fingerprint
 
-__all__ = ["BackboneNotFoundError", "is_refiner", "load_backbone", "load_refiner", "read_model_index"]
+__all__ = [
+    "BackboneNotFoundError",
+    "base_fingerprint",
+    "is_refiner",
+    "load_backbone",
+    "load_refiner",
+    "read_model_index",
+]
 
 COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")
 WEIGHTED = ("unet", "vae", "text_encoder", "text_encoder_2")
@@ -135,7 +144,9 @@ def load_backbone(
     """Load SD 1.5 / 2.x / SDXL (base, inpainting, refiner) components from a hub id or local folder.
 
     ``dtype`` applies to the UNet and text encoders; the VAE follows it except that SDXL's VAE stays
-    float32 under float16 (it overflows to NaN there) unless ``vae_dtype`` says otherwise.
+    float32 under float16 (it overflows to NaN there) unless ``vae_dtype`` says otherwise. The
+    backbone's ``base`` records where it came from and the fingerprint of the weights as loaded, so
+    a saved synthesizer can point to the base instead of copying it.
     """
     if not isinstance(id_or_path, (str, os.PathLike)):
         raise TypeError(f"id_or_path must be a hub id or a folder path, got {type(id_or_path).__name__}")
@@ -150,7 +161,7 @@ def load_backbone(
         )
     family: Family = "sdxl" if classes["text_encoder_2"] is not None else "sd"
     if vae_dtype is None:
-        vae_dtype = torch.float32 if family == "sdxl" and dtype == torch.float16 else dtype
+        vae_dtype = None if dtype is None else vae_dtype_for(family, dtype)
     options = {"dtype": dtype, "vae_dtype": vae_dtype, "variant": variant, "revision": revision}
     parts = {part: _load_component(source, part, cls, options) for part, cls in classes.items() if cls}
     backbone = Backbone(
@@ -167,7 +178,21 @@ def load_backbone(
     for module in (backbone.unet, backbone.vae, backbone.text_encoder, backbone.text_encoder_2):
         if module is not None:
             module.eval()
-    return backbone.to(device) if device is not None else backbone
+    if device is not None:
+        backbone.to(device)
+    backbone.base = BaseCheckpoint(
+        source=name,
+        fingerprint=base_fingerprint(backbone),
+        dtype=dtype_name(backbone.dtype),
+        revision=revision,
+        variant=variant,
+    )
+    return backbone
+
+
+def base_fingerprint(backbone: Backbone) -> str:
+    """Fingerprint of the weights of every model of the backbone (before any adapter or token)."""
+    return model_fingerprint((backbone.unet, backbone.vae, backbone.text_encoder, backbone.text_encoder_2))
 
 
 def is_refiner(backbone: Backbone) -> bool:

@@ -33,15 +33,18 @@ def add_placeholder_tokens(
     """Add ``<name>`` for each name not yet known; returns the token ids of all ``names``.
 
     New rows start from the embedding of ``init_word`` (its first token), so a fresh token
-    behaves like an existing word until it is trained.
+    behaves like an existing word until it is trained; the caller's random stream is untouched.
     """
     tokens = [placeholder(n) for n in names]
     missing = [t for t in tokens if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_tokens(missing)
         init_id = tokenizer(init_word, add_special_tokens=False).input_ids[0]
-        old = text_encoder.get_input_embeddings().weight.shape[0]
-        text_encoder.resize_token_embeddings(len(tokenizer))
+        weight = text_encoder.get_input_embeddings().weight
+        old = weight.shape[0]
+        devices = [weight.device.index or 0] if weight.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # resizing draws the new rows, overwritten below
+            text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         with torch.no_grad():
             weight = text_encoder.get_input_embeddings().weight
             weight[old:] = weight[init_id].clone()

@@ -31,6 +31,8 @@ class SynthConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.resolution is None:  # "not given" (a pretrained backbone's is its native size)
+            object.__setattr__(self, "resolution", SynthConfig.resolution)
         if isinstance(self.resolution, bool) or int(self.resolution) < 8:
             raise ValueError(f"resolution must be an integer >= 8 pixels, got {self.resolution!r}.")
         object.__setattr__(self, "resolution", int(self.resolution))

@@ -15,10 +15,8 @@ run. A NaN/inf loss stops training with ``TrainingDivergedError`` and leaves the
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +26,23 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from augment.data.index import DatasetIndex, index_folder
-from augment.data.outputs import writing
 from augment.data.split import FewShotSplit, make_split
 from augment.errors import DataError, TrainingDivergedError
-from augment.files import CHECKPOINT
 from augment.models.backbone import Backbone
 from augment.models.lora import LoraSettings, add_lora, lora_parameters
 from augment.models.tokens import add_placeholder_tokens, train_only_rows
 from augment.synth.batches import TrainData, sample_batch
+from augment.synth.checkpoint import (
+    LoopState,
+    capture,
+    checkpoint_path,
+    restore,
+    save_checkpoint,
+    seeded_global_rng,
+)
 from augment.synth.losses import diffusion_loss
 from augment.synth.options import FitConfig, TrainOptions, make_accelerator, make_optimizer
+from augment.synth.precision import float32_training
 
 __all__ = [
     "Data",
@@ -130,12 +135,12 @@ def prepare_trainable(
     """Choose what trains, in one place: optimizer parameter groups (lr set by the caller).
 
     Embedded default: the whole UNet plus the placeholder-token embedding rows. Pretrained
-    backbones: LoRA adapters (``augment.models.lora``, ``lora`` or the default settings) plus the token rows of
-    every text encoder (SDXL: the tokens are added to the second one here too).
+    backbones: LoRA adapters (``augment.models.lora``, ``lora`` or the default settings) plus the
+    token rows of every text encoder. ``token_ids`` are the tokens' ids in the first text encoder
+    present (an SDXL refiner has only its second); the others get the same tokens here.
     """
-    if backbone.text_encoder is None:
-        raise ValueError("this backbone has no first text encoder (an SDXL refiner): fit the base model.")
-    rows = [train_only_rows(backbone.text_encoder, token_ids)]
+    (first_tokenizer, first_encoder), *others = backbone.text_pairs
+    rows = [train_only_rows(first_encoder, token_ids)]
     if backbone.family == "embedded":
         backbone.unet.requires_grad_(True)
         adapted = [p for p in backbone.unet.parameters() if p.requires_grad]
@@ -145,84 +150,13 @@ def prepare_trainable(
             adapted = [p for m in modules if m is not None for p in lora_parameters(m)]
         else:
             adapted = add_lora(backbone, lora or LoraSettings())
-        if backbone.text_encoder_2 is not None:
-            names = [t[1:-1] for t in backbone.tokenizer.convert_ids_to_tokens(list(token_ids))]
-            ids_2 = add_placeholder_tokens(backbone.tokenizer_2, backbone.text_encoder_2, names)
-            rows.append(train_only_rows(backbone.text_encoder_2, ids_2))
+        names = [t[1:-1] for t in first_tokenizer.convert_ids_to_tokens(list(token_ids))]
+        for tokenizer, encoder in others:
+            rows.append(train_only_rows(encoder, add_placeholder_tokens(tokenizer, encoder, names)))
     return [
         {"params": adapted, "name": "unet", "weight_decay": 1e-2},
         {"params": rows, "name": "tokens", "weight_decay": 0.0},
     ]
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write ``state`` with torch.save to a temporary file, then rename (never a torn checkpoint)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with writing(path, "The last complete checkpoint is kept: resume with resume=True."):
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-
-
-def _state(
-    backbone: Backbone,
-    opt: torch.optim.Optimizer,
-    step: int,
-    rng: np.random.Generator,
-    gen: torch.Generator,
-    losses: list[float],
-    cfg: FitConfig,
-    ema: EMAModel | None,
-) -> dict:
-    return {
-        "step": step,
-        "ema": None if ema is None else ema.state_dict(),
-        "unet": backbone.unet.state_dict(),
-        "text_encoder": backbone.text_encoder.state_dict(),
-        "text_encoder_2": None if backbone.text_encoder_2 is None else backbone.text_encoder_2.state_dict(),
-        "optimizer": opt.state_dict(),
-        "numpy_rng": rng.bit_generator.state,
-        "torch_rng": gen.get_state(),
-        "losses": list(losses),
-        "config": asdict(cfg),
-    }
-
-
-def _restore(
-    path: Path,
-    backbone: Backbone,
-    opt: torch.optim.Optimizer,
-    rng: np.random.Generator,
-    gen: torch.Generator,
-    ema: EMAModel | None,
-) -> tuple[int, list[float]]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if ema is not None and state.get("ema") is not None:
-        ema.load_state_dict(state["ema"])
-    backbone.unet.load_state_dict(state["unet"])
-    backbone.text_encoder.load_state_dict(state["text_encoder"])
-    if state.get("text_encoder_2") is not None:
-        if backbone.text_encoder_2 is None:
-            raise ValueError(
-                f"checkpoint {path} has a second text encoder (SDXL) but this {backbone.family!r} "
-                "backbone has none; resume with the backbone the checkpoint was written from."
-            )
-        backbone.text_encoder_2.load_state_dict(state["text_encoder_2"])
-    opt.load_state_dict(state["optimizer"])
-    rng.bit_generator.state = state["numpy_rng"]
-    gen.set_state(state["torch_rng"])
-    return int(state["step"]), list(state["losses"])
-
-
-def _checkpoint_path(checkpoint_dir: str | Path | None, resume: bool) -> Path | None:
-    """Where the checkpoint goes; with ``resume`` it must already be there."""
-    ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
-    if resume and (ckpt is None or not ckpt.is_file()):
-        raise ValueError(
-            f"resume=True but there is no checkpoint at {ckpt}; run fit once with a "
-            "checkpoint folder first, or drop resume."
-        )
-    return ckpt
 
 
 def _accelerator(options: TrainOptions, backbone: Backbone) -> Accelerator:
@@ -241,25 +175,23 @@ def _accelerator(options: TrainOptions, backbone: Backbone) -> Accelerator:
 
 def _optimizer_step(
     accelerator: Accelerator,
-    backbone: Backbone,
+    loop: LoopState,
     data: TrainData,
     cfg: FitConfig,
-    opt: torch.optim.Optimizer,
-    rng: np.random.Generator,
-    gen: torch.Generator,
     check: Callable[[torch.Tensor], None],
     prior: bool = False,
 ) -> float:
     """One optimizer step over ``gradient_accumulation_steps`` micro-batches; their mean loss."""
+    backbone, opt = loop.backbone, loop.opt
     params = [p for group in opt.param_groups for p in group["params"]]
     micro, total = cfg.options.gradient_accumulation_steps, 0.0
     for _ in range(micro):
         with accelerator.accumulate(backbone.unet):
-            batch = sample_batch(data, cfg, rng, prior)
+            batch = sample_batch(data, cfg, loop.rng, prior)
             with ExitStack() as hooks:  # attention capture stays installed through the backward pass
                 with accelerator.autocast():
                     loss = diffusion_loss(
-                        backbone, batch, gen, cfg.attention_loss, hooks, cfg.options.min_snr_gamma
+                        backbone, batch, loop.gen, cfg.attention_loss, hooks, cfg.options.min_snr_gamma
                     )
                 check(loss)
                 accelerator.backward(loss)
@@ -285,19 +217,41 @@ def train(
     """Run (or resume) the fit loop; returns the loss of every step since the start.
 
     ``on_step(n)`` runs after each optimizer step ``n`` (1-based), e.g. to write validation images;
-    ``lora`` sets the adapters of a pretrained backbone (default ``LoraSettings()``).
+    ``lora`` sets the adapters of a pretrained backbone (default ``LoraSettings()``). Every random
+    draw comes from ``cfg.seed`` (``augment.synth.checkpoint.seeded_global_rng``).
     """
-    ckpt = _checkpoint_path(checkpoint_dir, resume)
+    ckpt = checkpoint_path(checkpoint_dir, resume)
     torch.set_flush_denormal(True)
     accelerator = _accelerator(cfg.options, backbone)
-    groups = prepare_trainable(backbone, token_ids, lora)
+    with seeded_global_rng(cfg.seed, backbone.device):
+        groups = prepare_trainable(backbone, token_ids, lora)  # LoRA's initial weights: seeded
+        trained = [p for group in groups for p in group["params"]]
+        with float32_training(backbone, trained):
+            losses = _loop(accelerator, backbone, data, cfg, groups, ckpt, resume, progress, on_step)
+    return losses
+
+
+def _loop(
+    accelerator: Accelerator,
+    backbone: Backbone,
+    data: TrainData,
+    cfg: FitConfig,
+    groups: list[dict],
+    ckpt: Path | None,
+    resume: bool,
+    progress: bool,
+    on_step: Callable[[int], None] | None,
+) -> list[float]:
+    """The steps of ``train`` (its precision and random state already set)."""
     if cfg.options.gradient_checkpointing:
         backbone.unet.enable_gradient_checkpointing()
     opt = accelerator.prepare_optimizer(make_optimizer(groups, cfg.lr, cfg.options))
-    rng, gen = np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     averaged = groups[0]["params"]
-    ema = EMAModel(averaged, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
-    start, losses = _restore(ckpt, backbone, opt, rng, gen, ema) if resume and ckpt is not None else (0, [])
+    loop = LoopState(
+        backbone, opt, np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed),
+        EMAModel(averaged, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None, accelerator.scaler,
+    )  # fmt: skip
+    start, losses = restore(ckpt, loop) if resume and ckpt is not None else (0, [])
     last_good = start if resume else None
     backbone.unet.train()
     bar = tqdm(range(start, cfg.steps), desc="fit", initial=start, total=cfg.steps, disable=not progress)
@@ -305,17 +259,17 @@ def train(
         _warm_up(opt, cfg, step)
         check = functools.partial(_check_finite, step=step, ckpt=ckpt, last_good=last_good, lr=cfg.lr)
         prior = step < min(cfg.prior_steps, cfg.steps // 4) and bool(data.goods)
-        losses.append(_optimizer_step(accelerator, backbone, data, cfg, opt, rng, gen, check, prior))
-        if ema is not None:
-            ema.step(averaged)
+        losses.append(_optimizer_step(accelerator, loop, data, cfg, check, prior))
+        if loop.ema is not None:
+            loop.ema.step(averaged)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if ckpt is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(ckpt, _state(backbone, opt, step + 1, rng, gen, losses, cfg, ema))
+            save_checkpoint(ckpt, capture(loop, step + 1, losses, cfg))
             last_good = step + 1
         if on_step is not None:
             on_step(step + 1)
-    if ema is not None:
-        ema.copy_to(averaged)
+    if loop.ema is not None:
+        loop.ema.copy_to(averaged)
     backbone.unet.eval()
     return losses
 

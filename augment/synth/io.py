@@ -1,14 +1,15 @@
-"""Saving and loading a synthesizer folder: config.json, fitted.json, one folder per component, shots.
+"""Saving and loading a synthesizer folder: config.json, fitted.json, the models, shots.
 
-The layout follows diffusers pipelines: each component (``unet/``, ``text_encoder/``,
-``tokenizer/``, ``scheduler/`` and, when present, ``vae/``, ``text_encoder_2/``, ``tokenizer_2/``)
-is written with its own ``save_pretrained`` (weights as safetensors) and named in config.json by
-library and class, so loading needs no knowledge of how the backbone was built. A LoRA-adapted
-pretrained backbone saves its base weights there and its adapters under ``lora/``
-(``augment.models.lora``), since an adapted model's own ``save_pretrained`` does not reload.
-config.json holds the configuration (``SynthConfig``) and how to load the components; fitted.json
-what fitting learnt (``FittedState``) and the weights' fingerprint. Folders saved before fitted.json
-existed kept the fitted state in config.json and still load.
+The embedded default is trained from scratch, so its folder holds every component, laid out as
+diffusers pipelines are: each (``unet/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``) is
+written with its own ``save_pretrained`` (weights as safetensors) and named in config.json by
+library and class, so loading needs no knowledge of how the backbone was built. A pretrained
+backbone (loaded with ``load_backbone``) is saved as what fitting changed, over a reference to its
+base checkpoint (``augment.synth.adapters``: ``lora/``, ``tokens/``, the base's id and
+fingerprint). A pretrained backbone built in memory has no base to point to and is saved whole,
+its adapters under ``lora/``. config.json holds the configuration (``SynthConfig``) and how to load
+the models; fitted.json what fitting learnt (``FittedState``) and the weights' fingerprint. Folders
+saved before fitted.json existed kept the fitted state in config.json and still load.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from safetensors.torch import load_file, save_file
 
 from augment.data.outputs import writing
 from augment.errors import DataError
-from augment.files import CHECKPOINTS, CONFIG, FITTED, LORA, SHOTS, VALIDATION
+from augment.files import CHECKPOINTS, CONFIG, FITTED, LORA, SHOTS, TOKENS, VALIDATION
 from augment.models.backbone import Backbone
 from augment.models.lora import has_lora, load_lora, save_base_model, save_lora
+from augment.synth.adapters import adapter_files, is_adapted, load_adapted, save_adapted
 from augment.synth.config import FittedState, SynthConfig
 
 __all__ = [
@@ -92,6 +94,22 @@ def _save_shots(path: Path, shots: Shots) -> None:
     save_file(tensors or {"empty": torch.zeros(1)}, path)
 
 
+def _save_components(path: Path, backbone: Backbone) -> dict[str, Any]:
+    """Every component in its own folder (adapters apart, under ``lora/``); config.json's entries."""
+    specs = {}
+    for name in COMPONENTS:
+        component = getattr(backbone, name)
+        if component is not None:
+            if has_lora(component):
+                save_base_model(component, path / name)
+            else:
+                component.save_pretrained(path / name)
+            specs[name] = [type(component).__module__.split(".")[0], type(component).__name__]
+    if has_lora(backbone.unet):
+        save_lora(backbone, path / LORA)
+    return {"components": specs}
+
+
 def save_folder(
     path: str | Path,
     class_name: str,
@@ -101,24 +119,14 @@ def save_folder(
     backbone: Backbone,
     shots: Shots,
 ) -> Path:
-    """Write every component, the shots, fitted.json and (last, atomically) config.json."""
+    """Write the models, the shots, fitted.json and (last, atomically) config.json."""
     path = Path(path)
     with writing(path, "A fit's last checkpoint is kept: free space and fit again with resume=True to save."):
         path.mkdir(parents=True, exist_ok=True)
-        specs = {}
-        for name in COMPONENTS:
-            component = getattr(backbone, name)
-            if component is not None:
-                if has_lora(component):
-                    save_base_model(component, path / name)
-                else:
-                    component.save_pretrained(path / name)
-                specs[name] = [type(component).__module__.split(".")[0], type(component).__name__]
+        models = save_adapted(backbone, path) if is_adapted(backbone) else _save_components(path, backbone)
         _save_shots(path / SHOTS, shots)
-        if has_lora(backbone.unet):
-            save_lora(backbone, path / LORA)
         _write_json(path / FITTED, fitted.to_dict() | {"fingerprint": fingerprint})
-        backbone_spec = {"family": backbone.family, "source": backbone.source, "components": specs}
+        backbone_spec = {"family": backbone.family, "source": backbone.source, **models}
         _write_json(path / CONFIG, {"_class_name": class_name, **config.to_dict(), **backbone_spec})
     return path
 
@@ -126,7 +134,7 @@ def save_folder(
 def is_fit_output(path: Path) -> bool:
     """Whether every entry of ``path`` is one a fit writes (a saved synthesizer, its checkpoints and
     validation sheets): the folders ``defect-synth fit --out`` may write into again."""
-    names = {*COMPONENTS, CONFIG, FITTED, SHOTS, LORA, CHECKPOINTS, VALIDATION}
+    names = {*COMPONENTS, CONFIG, FITTED, SHOTS, LORA, TOKENS, CHECKPOINTS, VALIDATION}
     return all(p.name in names or p.name.endswith(".tmp") for p in path.iterdir())
 
 
@@ -139,7 +147,8 @@ def read_config(path: Path, class_name: str) -> dict[str, Any]:
             f"{path} is not a saved synthesizer ({CONFIG} unreadable: {exc}); create one "
             "with 'defect-synth fit' or DefectSynthesizer.save_pretrained."
         ) from exc
-    if not isinstance(config, dict) or config.get("_class_name") != class_name or "components" not in config:
+    models = "components" in config or "base" in config if isinstance(config, dict) else False
+    if not isinstance(config, dict) or config.get("_class_name") != class_name or not models:
         found = config.get("_class_name") if isinstance(config, dict) else None
         raise DataError(
             f"{path} is not a saved synthesizer: its {CONFIG} has _class_name {found!r}, expected {class_name!r}."
@@ -169,14 +178,23 @@ def read_fitted(path: Path, config: dict[str, Any]) -> dict[str, Any]:
         raise _incomplete(path, f"{FITTED} cannot be read ({exc})") from exc
 
 
-def load_folder(path: str | Path, class_name: str) -> tuple[SynthConfig, FittedState, Backbone, Shots]:
-    """(configuration, fitted state, backbone, shots) of a folder written by ``save_folder``."""
-    path = Path(path)
-    config = read_config(path, class_name)
+def _load_models(path: Path, config: dict[str, Any]) -> Backbone:
+    """The backbone of a saved folder: its base checkpoint and adapters, or its own components."""
+    if "base" in config:
+        check_weights(path, adapter_files(path))
+        return load_adapted(path, config)
     parts = {name: _load_component(path, name, spec) for name, spec in config["components"].items()}
     backbone = Backbone(**parts, family=config["family"], source=config["source"])
     if (path / LORA).is_dir():
         load_lora(backbone, path / LORA)
+    return backbone
+
+
+def load_folder(path: str | Path, class_name: str) -> tuple[SynthConfig, FittedState, Backbone, Shots]:
+    """(configuration, fitted state, backbone, shots) of a folder written by ``save_folder``."""
+    path = Path(path)
+    config = read_config(path, class_name)
+    backbone = _load_models(path, config)
     fitted = FittedState.from_dict(read_fitted(path, config))
     if (path / SHOTS).is_file():
         check_weights(path, [path / SHOTS])

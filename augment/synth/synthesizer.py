@@ -3,7 +3,8 @@
 Shaped like a diffusers pipeline: components (the ``Backbone``) are passed in; the configuration is
 the constructor's arguments (``SynthConfig``, ``config.json``), what ``fit`` learnt is kept apart
 (``FittedState``, ``fitted.json``); ``save_pretrained`` / ``from_pretrained`` (``augment.synth.io``)
-round-trip an identical synthesizer: same seed, same pairs. Generation has three focused entry
+round-trip an identical synthesizer: same seed, same pairs. ``fit`` lives in ``augment.synth.fitting``
+(a mixin, to keep this file readable). Generation has three focused entry
 points, ``inpaint``, ``harmonize`` and ``text_to_image``, and ``generate`` as the front door; each
 validates all its arguments before it reads a file.
 """
@@ -15,26 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from augment.data.pairs import SyntheticPair
+from augment.devices import resolve_device, resolve_dtype
 from augment.masks.geometry import DEFAULT_MAX_ROTATION, check_rotation
 from augment.masks.sampler import parse_mask_source
 from augment.models.backbone import Backbone
 from augment.models.embedded import build_embedded_backbone
 from augment.models.fingerprint import WeightsFingerprint
-from augment.models.lora import LoraSettings
-from augment.models.tokens import add_placeholder_tokens
-from augment.synth.batches import good_images_of, is_grayscale, load_train_data
 from augment.synth.config import FittedState, SynthConfig
-from augment.synth.fit import (
-    Data,
-    check_fit_args,
-    check_lora,
-    fit_defects,
-    fit_product,
-    fit_split,
-    train,
-)
+from augment.synth.fitting import Fitting
 from augment.synth.generate import PaintSpec, inpaint_pairs, repaint, text2img_pairs
 from augment.synth.inputs import (
     DEFAULT_STRENGTH,
@@ -48,12 +40,9 @@ from augment.synth.inputs import (
     seed_stream,
 )
 from augment.synth.io import load_folder, save_folder
-from augment.synth.options import FitConfig, TrainOptions, check_loop_numbers
 from augment.synth.refiner import DEFAULT_REFINER_STRENGTH, RefinerCache
-from augment.synth.resume import check_resume, run_identity, start_run
 from augment.synth.sampling import SampleConfig
 from augment.synth.text2img import Text2ImgConfig
-from augment.synth.validation import validation_hook
 
 __all__ = ["DefectSynthesizer"]
 
@@ -61,19 +50,21 @@ Images = Sequence[np.ndarray | str | Path] | np.ndarray | None
 Masks = Sequence[np.ndarray] | np.ndarray | None
 
 
-class DefectSynthesizer:
+class DefectSynthesizer(Fitting):
     """Few-shot defect synthesizer on a diffusers backbone (the embedded default when none is given).
 
     The other arguments are the fields of ``SynthConfig`` (``resolution``: the model window in image
-    pixels, ``channels``, ``seed``) and of ``FittedState`` (``product``, ``defects``,
-    ``good_images``, ``grayscale``, ``bit_depth``: filled by ``fit`` and saved; pass them only to
-    rebuild a fitted synthesizer).
+    pixels, by default the backbone's native size: 512 for SD 1.5 / 2, 1024 for SDXL; ``channels``,
+    ``seed``) and of ``FittedState`` (``product``, ``defects``, ``good_images``, ``grayscale``,
+    ``bit_depth``: filled by ``fit`` and saved; pass them only to rebuild a fitted synthesizer).
+    The models stay where the backbone is (the embedded default: the CPU, float32); ``to(device,
+    dtype)``, ``from_pretrained(..., device=, dtype=)`` and ``fit(..., device=, dtype=)`` move them.
     """
 
     def __init__(
         self,
         backbone: Backbone | None = None,
-        resolution: int = 64,
+        resolution: int | None = None,
         channels: Sequence[int] = (16, 32, 64, 96),
         seed: int = 0,
         product: str | None = None,
@@ -82,6 +73,8 @@ class DefectSynthesizer:
         grayscale: bool = False,
         bit_depth: int | None = None,
     ) -> None:
+        if resolution is None:
+            resolution = backbone.native_resolution if backbone is not None else SynthConfig.resolution
         self.config = SynthConfig(resolution, tuple(channels), seed)
         self.fitted = FittedState(product, tuple(defects), tuple(good_images), grayscale, bit_depth)
         if backbone is None:
@@ -92,13 +85,14 @@ class DefectSynthesizer:
         self._refiners = RefinerCache()
         self._fingerprint = WeightsFingerprint()
 
-    @property
-    def product(self) -> str | None:
-        return self.fitted.product
-
-    @property
-    def defects(self) -> list[str]:
-        return list(self.fitted.defects)
+    def to(
+        self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
+    ) -> DefectSynthesizer:
+        """Move the models to ``device`` (auto / cpu / cuda / cuda:N; auto: the GPU when there is one)
+        and / or cast them to ``dtype`` (fp32 / bf16 / fp16; fp16 needs a GPU); returns ``self``."""
+        where = resolve_device(device) if device is not None else self.backbone.device
+        self.backbone.to(where, None if dtype is None else resolve_dtype(dtype, where))
+        return self
 
     def fingerprint(self) -> str:
         """Short hash of the trained weights, kept until a weight changes (``WeightsFingerprint``)."""
@@ -128,73 +122,6 @@ class DefectSynthesizer:
                 "product=... to DefectSynthesizer(...)."
             )
         return self.product
-
-    # ---------------------------------------------------------------- fit
-    def fit(
-        self,
-        data: Data,
-        defects: Sequence[str] | None = None,
-        shots: int | None = None,
-        steps: int = 1000,
-        resolution: int | None = None,
-        seed: int = 0,
-        resume: bool = False,
-        checkpoint_dir: str | Path | None = None,
-        checkpoint_every: int = 100,
-        batch_size: int = 8,
-        lr: float = 1e-3,
-        progress: bool = True,
-        options: TrainOptions | dict[str, Any] | None = None,
-        validation_dir: str | Path | None = None,
-        lora: LoraSettings | None = None,
-        skip_invalid: bool = False,
-        prior_steps: int = FitConfig.prior_steps,
-    ) -> list[float]:
-        """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses.
-
-        ``options``: mixed precision, gradient accumulation and checkpointing, 8-bit Adam, Min-SNR
-        weighting and validation sheets (``augment.synth.options.TrainOptions`` or its arguments as
-        a dict); validation sheets go to ``validation_dir`` (required when ``validate_every`` > 0).
-        ``lora``: rank, alpha, dropout and targets of the adapters a pretrained backbone trains
-        (default ``LoraSettings()``); the embedded default trains its whole UNet and takes none.
-        ``skip_invalid``: index a dataset folder without its invalid files (``index_folder``).
-        ``resume=True`` must continue the same run (``augment.synth.resume``).
-        ``prior_steps``: the first steps (at most a quarter) see defect-free windows only.
-        """
-        options = options if isinstance(options, TrainOptions) else TrainOptions(**(options or {}))
-        check_fit_args(steps, resolution, self.config.resolution, options, validation_dir)
-        check_loop_numbers(steps, batch_size, lr, checkpoint_every)
-        check_lora(lora, self.backbone)
-        split = fit_split(data, shots, seed, skip_invalid)
-        product = fit_product(split.index.products, self.product)
-        chosen = fit_defects(split, defects)
-        token_ids = add_placeholder_tokens(
-            self.backbone.tokenizer, self.backbone.text_encoder, [product, *chosen]
-        )
-        goods = good_images_of(split)
-        train_data = load_train_data(split, chosen, goods)
-        cfg = FitConfig(
-            steps, batch_size, lr, resolution=self.config.resolution, seed=seed,
-            checkpoint_every=checkpoint_every, options=options, prior_steps=prior_steps,
-        )  # fmt: skip
-        run = run_identity(split, chosen, cfg, self.backbone)
-        if resume:
-            check_resume(checkpoint_dir, run)
-        else:
-            start_run(checkpoint_dir, run)
-        on_step = validation_hook(
-            self.backbone, train_data, self.config.resolution, options, validation_dir, seed
-        )
-        losses = train(
-            self.backbone, train_data, cfg, token_ids, checkpoint_dir, resume, progress, on_step, lora
-        )
-        for image, mask, defect in train_data.shots:
-            self.shots.setdefault(defect, []).append((image, mask))
-        known = tuple(sorted(set(self.defects) | set(chosen)))
-        gray = is_grayscale(train_data) and (self.fitted.grayscale or not self.defects)
-        goods_seen = tuple(str(s.image) for s in goods)
-        self.fitted = FittedState(product, known, goods_seen, gray, split.index.bit_depth)
-        return losses
 
     # ---------------------------------------------------------------- generate
     def generate(
@@ -396,9 +323,14 @@ class DefectSynthesizer:
         )
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> DefectSynthesizer:
-        """Reload a synthesizer written by ``save_pretrained``."""
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+    ) -> DefectSynthesizer:
+        """Reload a synthesizer written by ``save_pretrained``, on ``device`` in ``dtype`` (see ``to``)."""
         config, fitted, backbone, shots = load_folder(path, cls.__name__)
         synth = cls(backbone, **config.to_dict(), **fitted.to_dict())
         synth.shots = shots
-        return synth
+        return synth.to(device, dtype) if device is not None or dtype is not None else synth

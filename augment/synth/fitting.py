@@ -1,0 +1,117 @@
+"""``DefectSynthesizer.fit``: fine-tune on the few shots of each defect type (+ defect-free images).
+
+A mixin of ``DefectSynthesizer`` (``augment.synth.synthesizer``): it reads and updates the
+synthesizer's backbone, configuration, fitted state and shots, and runs the fit loop
+(``augment.synth.fit``) on the data the split gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from augment.devices import resolve_device
+from augment.models.backbone import Backbone
+from augment.models.lora import LoraSettings
+from augment.models.tokens import add_placeholder_tokens
+from augment.synth.batches import good_images_of, is_grayscale, load_train_data
+from augment.synth.config import FittedState, SynthConfig
+from augment.synth.fit import Data, check_fit_args, check_lora, fit_defects, fit_product, fit_split, train
+from augment.synth.options import FitConfig, TrainOptions, check_loop_numbers
+from augment.synth.precision import fit_precision
+from augment.synth.resume import check_resume, run_identity, start_run
+from augment.synth.validation import validation_hook
+
+__all__ = ["Fitting"]
+
+
+class Fitting:
+    """The ``fit`` method of ``DefectSynthesizer`` and the state it works on."""
+
+    backbone: Backbone
+    config: SynthConfig
+    fitted: FittedState
+    shots: dict[str, list[tuple[np.ndarray, np.ndarray]]]
+
+    @property
+    def product(self) -> str | None:
+        return self.fitted.product
+
+    @property
+    def defects(self) -> list[str]:
+        return list(self.fitted.defects)
+
+    def fit(
+        self,
+        data: Data,
+        defects: Sequence[str] | None = None,
+        shots: int | None = None,
+        steps: int = 1000,
+        resolution: int | None = None,
+        seed: int = 0,
+        resume: bool = False,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 100,
+        batch_size: int = 8,
+        lr: float = 1e-3,
+        progress: bool = True,
+        options: TrainOptions | dict[str, Any] | None = None,
+        validation_dir: str | Path | None = None,
+        lora: LoraSettings | None = None,
+        skip_invalid: bool = False,
+        prior_steps: int = FitConfig.prior_steps,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+    ) -> list[float]:
+        """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses.
+
+        ``options``: mixed precision, gradient accumulation and checkpointing, 8-bit Adam, Min-SNR
+        weighting and validation sheets (``augment.synth.options.TrainOptions`` or its arguments as
+        a dict); validation sheets go to ``validation_dir`` (required when ``validate_every`` > 0).
+        ``lora``: rank, alpha, dropout and targets of the adapters a pretrained backbone trains
+        (default ``LoraSettings()``); the embedded default trains its whole UNet and takes none.
+        ``skip_invalid``: index a dataset folder without its invalid files (``index_folder``).
+        ``resume=True`` must continue the same run (``augment.synth.resume``).
+        ``prior_steps``: the first steps (at most a quarter) see defect-free windows only.
+        ``device``: where to train (default: where the models are); ``dtype``: the forward passes'
+        precision (``augment.synth.precision``; default: the backbone's own).
+        """
+        options = options if isinstance(options, TrainOptions) else TrainOptions(**(options or {}))
+        if device is not None:
+            self.backbone.to(resolve_device(device))
+        options = fit_precision(dtype, options, self.backbone)
+        check_fit_args(steps, resolution, self.config.resolution, options, validation_dir)
+        check_loop_numbers(steps, batch_size, lr, checkpoint_every)
+        check_lora(lora, self.backbone)
+        split = fit_split(data, shots, seed, skip_invalid)
+        product = fit_product(split.index.products, self.product)
+        chosen = fit_defects(split, defects)
+        token_ids = add_placeholder_tokens(*self.backbone.text_pairs[0], [product, *chosen])
+        goods = good_images_of(split)
+        train_data = load_train_data(split, chosen, goods)
+        cfg = FitConfig(
+            steps, batch_size, lr, resolution=self.config.resolution, seed=seed,
+            checkpoint_every=checkpoint_every, options=options, prior_steps=prior_steps,
+        )  # fmt: skip
+        run = run_identity(split, chosen, cfg, self.backbone)
+        if resume:
+            check_resume(checkpoint_dir, run)
+        else:
+            start_run(checkpoint_dir, run)
+        on_step = validation_hook(
+            self.backbone, train_data, self.config.resolution, options, validation_dir, seed
+        )
+        losses = train(
+            self.backbone, train_data, cfg, token_ids, checkpoint_dir, resume, progress, on_step, lora
+        )
+        for image, mask, defect in train_data.shots:
+            self.shots.setdefault(defect, []).append((image, mask))
+        known = tuple(sorted(set(self.defects) | set(chosen)))
+        gray = is_grayscale(train_data) and (self.fitted.grayscale or not self.defects)
+        goods_seen = tuple(str(s.image) for s in goods)
+        self.fitted = FittedState(product, known, goods_seen, gray, split.index.bit_depth)
+        return losses

@@ -1,0 +1,63 @@
+"""The precision of a fit: what its forward passes run in, and what trains in float32.
+
+``fit(dtype=...)`` (``--dtype``) sets accelerate's autocast (``TrainOptions.mixed_precision``); by
+default a backbone loaded in bf16 / fp16 trains under that autocast. The frozen weights stay in the
+dtype they were loaded in (a pretrained UNet in bf16 takes half the memory), while everything that
+trains (LoRA matrices, token rows, class embeddings, the embedded default's UNet) is kept in float32
+for the length of the fit (``float32_training``): optimizer updates of 1e-4 vanish in bf16, and
+fp16's gradient scaler refuses fp16 gradients. The text encoders, whose embedding rows train,
+are float32 during the fit too. Afterwards every model is back in its own dtype, so the fitted
+synthesizer equals one reloaded from its saved files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+
+import torch
+
+from augment.devices import resolve_dtype
+from augment.models.backbone import Backbone
+from augment.synth.options import TrainOptions
+
+__all__ = ["PRECISION_OF", "fit_precision", "float32_training"]
+
+PRECISION_OF = {torch.float32: "no", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+def fit_precision(dtype: str | torch.dtype | None, options: TrainOptions, backbone: Backbone) -> TrainOptions:
+    """``options`` with the autocast ``dtype`` asks for (None: the options', else the UNet's dtype)."""
+    if dtype is None:
+        if options.mixed_precision != "no":
+            return options
+        return replace(options, mixed_precision=PRECISION_OF.get(backbone.dtype, "no"))
+    wanted = PRECISION_OF[resolve_dtype(dtype, backbone.device)]
+    if options.mixed_precision not in ("no", wanted):
+        raise ValueError(
+            f"dtype={dtype!r} and mixed_precision={options.mixed_precision!r} ask for different "
+            "precisions; give only dtype."
+        )
+    return replace(options, mixed_precision=wanted)
+
+
+@contextmanager
+def float32_training(backbone: Backbone, trained: Sequence[torch.nn.Parameter]) -> Iterator[None]:
+    """Inside: the text encoders and the ``trained`` parameters in float32; after: their own dtypes."""
+    encoders = [m for m in (backbone.text_encoder, backbone.text_encoder_2) if m is not None]
+    encoder_dtypes = [next(m.parameters()).dtype for m in encoders]
+    param_dtypes = [p.dtype for p in trained]
+    for module in encoders:
+        module.float()
+    with torch.no_grad():
+        for param in trained:
+            param.data = param.data.float()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for param, dtype in zip(trained, param_dtypes, strict=True):
+                param.data = param.data.to(dtype)
+        for module, dtype in zip(encoders, encoder_dtypes, strict=True):
+            module.to(dtype)
