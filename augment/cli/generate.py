@@ -22,6 +22,7 @@ from augment.data.pairs import SyntheticPair, write_pair
 from augment.data.sheets import save_contact_sheet, sheet_tiles
 from augment.files import CONTACT_SHEET
 from augment.masks.geometry import DEFAULT_MAX_ROTATION
+from augment.masks.threshold import THRESHOLDS
 from augment.synth.batches import MAX_GOOD_IMAGES
 from augment.synth.inputs import MODES
 from augment.synth.synthesizer import DefectSynthesizer
@@ -36,6 +37,7 @@ FLAGS = {
     "max_rotation must": "--mask-rotation must",
     "refiner_strength must": "--refiner-strength must",
     "refiner= applies": "--refiner applies",
+    "threshold= applies": "--threshold applies",
     "mask_quality= applies": "--mask-quality applies",
     "quality_filter=False": "--no-quality-filter",
     "pass masks=[...], or choose": "choose",
@@ -96,7 +98,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or generate whole model windows with cross-attention masks (text2img)",
     )
     parser.add_argument(
-        "--w-product", type=float, default=None, help="text2img product guidance (default: --guidance)"
+        "--w-product",
+        type=float,
+        default=None,
+        help="double-free guidance's product scale (text2img default: --guidance; inpaint and harmonize "
+        "switch from classic guidance to double-free when --w-product or --w-defect is given, default 1)",
+    )
+    parser.add_argument(
+        "--w-defect",
+        type=float,
+        default=None,
+        help="double-free guidance's defect scale (default: --guidance, times --strength for text2img)",
+    )
+    parser.add_argument(
+        "--prompt", default=None, help="replaces 'a photo of a <product> with a <defect>' (keep the tokens)"
+    )
+    parser.add_argument(
+        "--negative-prompt",
+        default=None,
+        help="what guidance pushes away from (default: 'a photo of a <product>'; with double-free "
+        "guidance and text2img: '')",
+    )
+    parser.add_argument(
+        "--threshold",
+        choices=THRESHOLDS,
+        default=None,
+        help="text2img: binarise the attention maps with otsu (default) or iterative thresholding",
     )
     parser.add_argument(
         "--mask-quality",
@@ -204,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
         refiner_strength=args.refiner_strength,
         mask_quality=args.mask_quality,
         mask_rotation=args.mask_rotation,
+        w_defect=args.w_defect,
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        threshold=args.threshold,
     )
     seconds = time.perf_counter() - t0
     for defect, report in reports.items():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+THRESHOLDS = ("otsu", "iterative")  # how an attention map is binarised (augment.models.attention)
+
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     """Otsu's threshold: the cut maximising the between-class variance; values >= it are foreground."""

@@ -22,14 +22,14 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from augment.masks.threshold import otsu_threshold
+from augment.masks.threshold import THRESHOLDS, otsu_threshold
 
 __all__ = [
     "AttentionStore",
@@ -290,9 +290,7 @@ def iterative_threshold(values: np.ndarray, tol: float = 1e-6, max_iter: int = 2
     return threshold
 
 
-def binarize_attention(
-    heat: np.ndarray | torch.Tensor, method: Literal["otsu", "iterative"] = "otsu"
-) -> np.ndarray:
+def binarize_attention(heat: np.ndarray | torch.Tensor, method: str = "otsu") -> np.ndarray:
     """Threshold an attention map into a mask (HW uint8 {0, 1}); a flat map gives an empty mask."""
     if isinstance(heat, torch.Tensor):
         heat = heat.detach().float().cpu().numpy()
@@ -303,7 +301,7 @@ def binarize_attention(
         )
     if not np.isfinite(heat).all():
         raise ValueError("attention map contains NaN or inf values; check the captured maps")
-    if method not in ("otsu", "iterative"):
+    if method not in THRESHOLDS:
         raise ValueError(f"method must be 'otsu' or 'iterative', got {method!r}")
     if heat.max() - heat.min() <= 1e-12 * max(1.0, abs(float(heat.max()))):
         return np.zeros(heat.shape, dtype=np.uint8)

@@ -28,8 +28,8 @@ from augment.masks.paste import paste_defect
 from augment.masks.quality import QualityFilter
 from augment.masks.sampler import MaskSampler
 from augment.models.backbone import Backbone
-from augment.models.tokens import prompt_for
 from augment.synth.inputs import SourcePlan, check_masks
+from augment.synth.prompts import Prompting
 from augment.synth.refiner import refine_in_mask
 from augment.synth.sampling import SampleConfig, inpaint
 from augment.synth.text2img import Text2ImgConfig, mask_quality, text_to_image
@@ -58,7 +58,8 @@ class PaintSpec:
 
     ``grayscale``: the data has no colour, so the output is made gray too (a small colour model
     tints what it paints); ``visibility``: the rule that decides which painted pixels are a
-    defect and are kept (``augment.masks.changed``).
+    defect and are kept (``augment.masks.changed``); ``prompting``: custom prompts and double-free
+    guidance (``augment.synth.prompts``; its scales are in ``cfg``).
     """
 
     backbone: Backbone
@@ -68,6 +69,7 @@ class PaintSpec:
     refine: tuple[Backbone, float] | None = None
     grayscale: bool = False
     visibility: Visibility = field(default_factory=Visibility)
+    prompting: Prompting = field(default_factory=Prompting)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -84,9 +86,9 @@ def paint(
     Only the visible defect the model painted is kept, on the source's own texture, and the
     label marks it plus every pixel that changed (``augment.masks.changed.changed_region``).
     """
-    prompt, negative = prompt_for(spec.product, spec.defect), prompt_for(spec.product, None)
+    prompt, negative, product_prompt = spec.prompting.texts(spec.product, spec.defect)
     gen = torch.Generator().manual_seed(seed)
-    out = inpaint(spec.backbone, source, mask, prompt, negative, spec.cfg, gen, init)
+    out = inpaint(spec.backbone, source, mask, prompt, negative, spec.cfg, gen, init, product_prompt)
     if spec.refine is not None:
         refiner, strength = spec.refine
         out = refine_in_mask(refiner, out, mask, spec.product, spec.defect, strength, spec.cfg, gen)
@@ -155,10 +157,11 @@ def _record(
 ) -> dict[str, Any]:
     """Everything ``reproduce`` needs to rebuild the pair, in the manifest's key order."""
     cfg = spec.cfg
+    prompt, negative, _ = spec.prompting.texts(spec.product, spec.defect)
     record: dict[str, Any] = {
         "seed": seed,
-        "prompt": prompt_for(spec.product, spec.defect),
-        "negative_prompt": prompt_for(spec.product, None),
+        "prompt": prompt,
+        "negative_prompt": negative,
         "defect": spec.defect,
         "product": spec.product,
         "strength": cfg.strength,
@@ -173,6 +176,8 @@ def _record(
         "visibility": spec.visibility.to_dict(),
         "model_fingerprint": fingerprint,
     }
+    if cfg.w_defect is not None:
+        record |= {"w_product": cfg.w_product, "w_defect": cfg.w_defect}
     if spec.refine is not None:
         record |= {"refiner": spec.refine[0].source, "refiner_strength": spec.refine[1]}
     return record

@@ -70,7 +70,8 @@ def refine_in_mask(
     """Low-strength img2img of ``image`` (HWC uint8) by ``refiner`` inside ``mask`` only."""
     prompt = f"a photo of a {product} with a {defect}"
     negative = f"a photo of a {product}"
-    return inpaint(refiner, image, mask, prompt, negative, replace(cfg, strength=strength), gen)
+    classic = replace(cfg, strength=strength, w_product=None, w_defect=None)
+    return inpaint(refiner, image, mask, prompt, negative, classic, gen)
 
 
 class RefinerCache:

@@ -13,6 +13,8 @@ Strength ``s`` in [0, 1] sets how much of the noise schedule is run (img2img sty
 starts from ``init`` (default the source) noised to level ``s``) and scales the guidance on the
 defect prompt, ``scale = 1 + (guidance - 1) * s``; ``s = 0`` returns the source unchanged. With
 ``scale == 1`` only the defect prompt is evaluated (half the work of classifier-free guidance).
+With ``w_defect`` set, the windows get double-free guidance instead (``augment.synth.guidance``:
+null, product and defect branches with scales ``w_product`` and ``w_defect``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from augment.models.conditioning import (
     to_model_space,
     to_pixels,
 )
+from augment.synth.guidance import double_free_guidance, split_branches
 from augment.synth.windows import Box, blend_weights, canvas_box, cut_padded, tile_starts
 
 WINDOW_BATCH = 16  # windows per UNet call
@@ -50,6 +53,8 @@ class SampleConfig:
     resolution: int = 64
     overlap: float = 0.25
     margin: int = 8
+    w_product: float | None = None  # double-free guidance (with w_defect); None: classic guidance
+    w_defect: float | None = None
 
 
 def steps_to_run(cfg: SampleConfig) -> int:
@@ -139,9 +144,10 @@ def _predict_canvas(
     latents: torch.Tensor,
     t: torch.Tensor,
     cond: Conditioning,
-    scale: float,
+    scale: float | tuple[float, float],
 ) -> torch.Tensor:
-    """The blended, guided prediction of every window for the whole canvas at timestep ``t``."""
+    """The blended, guided prediction of every window for the whole canvas at timestep ``t``
+    (``scale``: the classic guidance scale, or (w_product, w_defect) for three conditions)."""
     s, masked = canvas.side, canvas.known * (1 - canvas.mask)
     out = torch.zeros_like(latents)
     for k in range(0, len(canvas.windows), WINDOW_BATCH):
@@ -150,7 +156,14 @@ def _predict_canvas(
         x = torch.cat([latents[..., y : y + s, c : c + s] for y, c in part])
         m = torch.cat([canvas.mask[..., y : y + s, c : c + s] for y, c in part])
         known = torch.cat([masked[..., y : y + s, c : c + s] for y, c in part])
-        if scale == 1.0:
+        if isinstance(scale, tuple):  # null, product, defect: double-free guidance
+            three = Conditioning.cat([_conditions(cond, i, n) for i in range(3)])
+            pred = predict_noise(
+                backbone, x.repeat(3, 1, 1, 1), t.reshape(1).expand(3 * n), three, m.repeat(3, 1, 1, 1),
+                known.repeat(3, 1, 1, 1),
+            )  # fmt: skip
+            pred = double_free_guidance(*split_branches(pred), *scale)
+        elif scale == 1.0:
             pred = predict_noise(backbone, x, t.reshape(1).expand(n), _conditions(cond, 1, n), m, known)
         else:
             both = Conditioning.cat([_conditions(cond, 0, n), _conditions(cond, 1, n)])
@@ -180,7 +193,9 @@ def denoise_canvas(
         if n_run < cfg.steps
         else noise * sampler.init_noise_sigma
     )
-    scale = 1.0 + (cfg.guidance - 1.0) * cfg.strength
+    scale: float | tuple[float, float] = 1.0 + (cfg.guidance - 1.0) * cfg.strength
+    if cfg.w_defect is not None:
+        scale = (1.0 if cfg.w_product is None else cfg.w_product, cfg.w_defect)
     m = canvas.mask
     for i, t in enumerate(timesteps):
         pred = _predict_canvas(backbone, canvas, sampler.scale_model_input(latents, t), t, cond, scale)
@@ -201,16 +216,21 @@ def inpaint(
     cfg: SampleConfig,
     gen: torch.Generator,
     init: np.ndarray | None = None,
+    product_prompt: str | None = None,
 ) -> np.ndarray:
     """Paint ``prompt`` into ``image`` (HWC uint8) inside ``mask`` (HW {0,1}); outside stays identical.
 
     ``init`` (same shape as ``image``) is what a partial run (strength < 1) starts from instead of
-    the source: the pasted image of the harmonize mode.
+    the source: the pasted image of the harmonize mode. Double-free guidance (``cfg.w_defect``) needs
+    ``product_prompt``; ``negative_prompt`` is then its null branch.
     """
     if steps_to_run(cfg) == 0:
         return image.copy()
+    if (cfg.w_defect is None) != (product_prompt is None):
+        raise ValueError("double-free guidance needs both cfg.w_defect and product_prompt (or neither).")
     canvas = make_canvas(backbone, image, mask, image if init is None else init, cfg)
-    cond = encode_prompt(backbone, [negative_prompt, prompt])
+    texts = [negative_prompt, prompt] if product_prompt is None else [negative_prompt, product_prompt, prompt]
+    cond = encode_prompt(backbone, texts)
     out = denoise_canvas(backbone, canvas, cond, cfg, gen)
     painted = ((out[0].permute(1, 2, 0).float().cpu().numpy() + 1.0) * 127.5).round().clip(0, 255)
     h, w = image.shape[:2]

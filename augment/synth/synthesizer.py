@@ -40,6 +40,7 @@ from augment.synth.inputs import (
     seed_stream,
 )
 from augment.synth.io import load_folder, save_folder
+from augment.synth.prompts import Prompting, check_threshold
 from augment.synth.refiner import DEFAULT_REFINER_STRENGTH, RefinerCache
 from augment.synth.sampling import SampleConfig
 from augment.synth.text2img import Text2ImgConfig
@@ -145,35 +146,38 @@ class DefectSynthesizer(Fitting):
         refiner_strength: float = DEFAULT_REFINER_STRENGTH,
         mask_quality: bool = False,
         mask_rotation: float = DEFAULT_MAX_ROTATION,
+        w_defect: float | None = None,
+        prompt: str | None = None,
+        negative_prompt: str | None = None,
+        threshold: str | None = None,
     ) -> list[SyntheticPair]:
         """``n`` pairs of ``defect``: the front door to ``inpaint``, ``harmonize`` and ``text_to_image``
-        (``mode``). ``strength=None`` takes the mode's default (``DEFAULT_STRENGTH``); text2img uses
-        product scale ``w_product`` (default ``guidance``) and defect scale ``guidance * strength``.
+        (``mode``). ``strength=None`` takes the mode's default (``DEFAULT_STRENGTH``). ``prompt`` /
+        ``negative_prompt`` replace the defect prompt and the one guidance pushes away from
+        (``augment.synth.prompts``). ``w_product`` / ``w_defect`` are double-free guidance's scales:
+        text2img always uses it (defaults ``guidance`` and ``guidance * strength``); inpaint and
+        harmonize switch to it from classic guidance when either is given (defaults 1 and ``guidance``).
+        ``threshold``: how text2img binarises attention maps, 'otsu' (default) or 'iterative'.
         """
         check_mode_args(mode, masks, refiner, mask_quality, product, self.product)
+        method = check_threshold(threshold, mode)
         strength = DEFAULT_STRENGTH[mode] if strength is None else strength
         check_generate_counts(n, strength, steps)
+        prompting = Prompting(prompt, negative_prompt, w_product, w_defect)
         if mode == "text2img":
             w_p = guidance if w_product is None else w_product
+            w_d = guidance * strength if w_defect is None else w_defect
             return self.text_to_image(
-                n, defect, steps, w_p, guidance * strength, generator, max_attempts, mask_quality
-            )
+                n, defect, steps, w_p, w_d, generator, max_attempts, mask_quality, method, prompt, negative_prompt
+            )  # fmt: skip
         if mode == "harmonize":
             return self.harmonize(
-                n,
-                defect,
-                images,
-                strength,
-                guidance,
-                steps,
-                generator,
-                quality_filter,
-                max_attempts,
-                progress,
-            )
+                n, defect, images, strength, guidance, steps, generator, quality_filter, max_attempts,
+                progress, prompting=prompting,
+            )  # fmt: skip
         return self.inpaint(
             n, defect, images, masks, strength, guidance, steps, generator, mask_source,
-            quality_filter, max_attempts, progress, refiner, refiner_strength, mask_rotation,
+            quality_filter, max_attempts, progress, refiner, refiner_strength, mask_rotation, prompting,
         )  # fmt: skip
 
     def inpaint(
@@ -193,6 +197,7 @@ class DefectSynthesizer(Fitting):
         refiner: str | Path | Backbone | None = None,
         refiner_strength: float = DEFAULT_REFINER_STRENGTH,
         mask_rotation: float = DEFAULT_MAX_ROTATION,
+        prompting: Prompting | None = None,
     ) -> list[SyntheticPair]:
         """``n`` pairs with ``defect`` painted into defect-free ``images`` (arrays or paths; default the
         ones ``fit`` saw) at their own scale. ``masks=None`` samples from ``mask_source`` ('real': the
@@ -201,6 +206,7 @@ class DefectSynthesizer(Fitting):
         surface is kept, on the source's texture, and the mask marks it (``augment.masks.changed``).
         Rejections are counted in ``last_report``; too few pairs raise ``TooFewPairsError``.
         ``refiner``: an SDXL refiner (hub id, folder or Backbone), a second stage inside the mask.
+        ``prompting``: custom prompts and double-free guidance (``augment.synth.prompts``).
         """
         check_generate_counts(n, strength, steps)
         defect = self.check_defect(defect)
@@ -213,7 +219,7 @@ class DefectSynthesizer(Fitting):
             images, masks, mask_source, self.fitted.good_images, [m for _, m in shots], mask_rotation, defect,
             self.fitted.bit_depth,
         )  # fmt: skip
-        spec = self._paint_spec(defect, steps, strength, guidance, refine)
+        spec = self._paint_spec(defect, steps, strength, guidance, refine, prompting)
         return self._paint_pairs(spec, n, plan, seeds, quality_filter, max_attempts, progress, False)
 
     def harmonize(
@@ -228,6 +234,7 @@ class DefectSynthesizer(Fitting):
         quality_filter: bool = True,
         max_attempts: int | None = None,
         progress: bool = True,
+        prompting: Prompting | None = None,
     ) -> list[SyntheticPair]:
         """``n`` pairs from the real shots: a shot's defect warped and pasted on a defect-free image's
         foreground, re-noised to ``strength`` and denoised by the model inside the pasted mask grown
@@ -241,14 +248,32 @@ class DefectSynthesizer(Fitting):
         plan = plan_sources(
             images, None, "real", self.fitted.good_images, masks, 0.0, defect, self.fitted.bit_depth
         )
-        spec = self._paint_spec(defect, steps, strength, guidance, None)
+        spec = self._paint_spec(defect, steps, strength, guidance, None, prompting)
         return self._paint_pairs(spec, n, plan, seeds, quality_filter, max_attempts, progress, True)
 
     def _paint_spec(
-        self, defect: str, steps: int, strength: float, guidance: float, refine: tuple[Backbone, float] | None
+        self,
+        defect: str,
+        steps: int,
+        strength: float,
+        guidance: float,
+        refine: tuple[Backbone, float] | None,
+        prompting: Prompting | None = None,
     ) -> PaintSpec:
-        cfg = SampleConfig(steps, float(strength), float(guidance), self.config.resolution)
-        return PaintSpec(self.backbone, self._fitted_product(), defect, cfg, refine, self.fitted.grayscale)
+        prompting = prompting or Prompting()
+        w_product, w_defect = prompting.scales(guidance) if prompting.double_free else (None, None)
+        cfg = SampleConfig(
+            steps,
+            float(strength),
+            float(guidance),
+            self.config.resolution,
+            w_product=w_product,
+            w_defect=w_defect,
+        )
+        product = self._fitted_product()
+        return PaintSpec(
+            self.backbone, product, defect, cfg, refine, self.fitted.grayscale, prompting=prompting
+        )
 
     def _paint_pairs(
         self,
@@ -279,17 +304,26 @@ class DefectSynthesizer(Fitting):
         generator: SeedSource = None,
         max_attempts: int | None = None,
         mask_quality: bool = False,
+        threshold: str = "otsu",
+        prompt: str | None = None,
+        negative_prompt: str | None = None,
     ) -> list[SyntheticPair]:
         """``n`` model windows generated from the prompt, masks from the defect token's cross-attention.
 
         Double-free guidance (``augment.synth.guidance``) with product scale ``w_product`` and defect
         scale ``w_defect``; a pair whose attention mask is empty is redrawn. ``mask_quality=True``
-        adds the masks' area / IoU statistics against the shot masks to ``last_report``.
+        adds the masks' area / IoU statistics against the shot masks to ``last_report``;
+        ``threshold`` binarises the maps ('otsu' or 'iterative'); ``prompt`` (it must hold the defect
+        token) and ``negative_prompt`` replace the defect prompt and the null branch's "".
         """
         check_generate_counts(n, 1.0, steps)
         defect = self.check_defect(defect)
         product = self._fitted_product()
-        cfg = Text2ImgConfig(steps, self.config.resolution, w_product, w_defect)
+        texts = Prompting(prompt, negative_prompt)  # checks them
+        cfg = Text2ImgConfig(
+            steps, self.config.resolution, w_product, w_defect, threshold=check_threshold(threshold, "text2img"),
+            prompt=texts.prompt, negative_prompt=texts.negative_prompt,
+        )  # fmt: skip
         shot_masks = [m for _, m in self.shots.get(defect, [])] if mask_quality else None
         self.last_report = {}
         return text2img_pairs(
@@ -311,8 +345,9 @@ class DefectSynthesizer(Fitting):
         if record.get("refiner") is not None:
             refine = self._refiners.get(record["refiner"], float(record["refiner_strength"]))
         spec = self._paint_spec(
-            defect, int(record["steps"]), float(record["strength"]), float(record["guidance"]), refine
-        )
+            defect, int(record["steps"]), float(record["strength"]), float(record["guidance"]), refine,
+            Prompting.from_record(record),
+        )  # fmt: skip
         return repaint(spec, record, check_images([image])[0], mask, self.shots.get(defect, []))
 
     # ---------------------------------------------------------------- save / load

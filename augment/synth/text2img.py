@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
 from augment.data.pairs import SyntheticPair
 from augment.masks.measure import mask_area_stats, mask_iou
+from augment.masks.threshold import THRESHOLDS
 from augment.models.attention import AttentionStore, binarize_attention, capture_cross_attention, late_steps
 from augment.models.backbone import Backbone
 from augment.models.conditioning import Conditioning, encode_prompt, predict_noise, to_pixels, tokenize
@@ -39,13 +39,17 @@ class Text2ImgConfig:
     w_product: float = 2.0
     w_defect: float = 3.0
     late_fraction: float = 0.5
-    threshold: Literal["otsu", "iterative"] = "otsu"
+    threshold: str = "otsu"  # or "iterative" (augment.masks.threshold.THRESHOLDS)
+    prompt: str | None = None  # None: "a photo of a <product> with a <defect>"
+    negative_prompt: str | None = None  # the null branch; None: ""
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.resolution < 8:
             raise ValueError(f"resolution must be >= 8 pixels, got {self.resolution}")
+        if self.threshold not in THRESHOLDS:
+            raise ValueError(f"threshold must be one of {list(THRESHOLDS)}, got {self.threshold!r}.")
 
 
 def defect_token_position(backbone: Backbone, prompt: str, defect: str) -> int:
@@ -61,9 +65,9 @@ def defect_token_position(backbone: Backbone, prompt: str, defect: str) -> int:
     return ids.index(token)
 
 
-def _branches(backbone: Backbone, product: str, defect: str, n: int) -> Conditioning:
+def _branches(backbone: Backbone, product: str, prompt: str, negative: str, n: int) -> Conditioning:
     """Conditioning for [null] * n + [product] * n + [defect] * n (``GUIDANCE_BRANCHES`` order)."""
-    return encode_prompt(backbone, ["", prompt_for(product, None), prompt_for(product, defect)]).repeat(n)
+    return encode_prompt(backbone, [negative, prompt_for(product, None), prompt]).repeat(n)
 
 
 @torch.no_grad()
@@ -103,12 +107,13 @@ def text_to_image(
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     cfg = cfg or Text2ImgConfig()
-    prompt = prompt_for(product, defect)
+    prompt = cfg.prompt if cfg.prompt is not None else prompt_for(product, defect)
+    negative = cfg.negative_prompt if cfg.negative_prompt is not None else ""
     position = defect_token_position(backbone, prompt, defect)
     store = AttentionStore(
         [position], steps=late_steps(cfg.steps, cfg.late_fraction), batch_slice=slice(2 * n, 3 * n)
     )
-    cond = _branches(backbone, product, defect, n)
+    cond = _branches(backbone, product, prompt, negative, n)
     pixels = _denoise(backbone, cond, n, cfg, store, torch.Generator().manual_seed(seed))
     heat = store.maps((cfg.resolution, cfg.resolution)).cpu()
     images = ((pixels.permute(0, 2, 3, 1).float().cpu().numpy() + 1.0) * 127.5).round().clip(0, 255)
@@ -119,6 +124,7 @@ def text_to_image(
             "seed": seed,
             "batch_index": i,
             "prompt": prompt,
+            "negative_prompt": negative,
             "product": product,
             "defect": defect,
             "w_product": cfg.w_product,
