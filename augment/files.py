@@ -9,6 +9,7 @@ __all__ = [
     "BANK_STATE",
     "CHECKPOINT",
     "CHECKPOINTS",
+    "CLASS_EMBEDDINGS",
     "COCO",
     "CONFIG",
     "CONTACT_SHEET",
@@ -31,6 +32,9 @@ CONFIG = "config.json"  # a saved synthesizer's configuration (its constructor a
 FITTED = "fitted.json"  # what fitting learnt: product, defect types, defect-free images, fingerprint
 SHOTS = "shots.safetensors"  # the fitted few-shot images and masks
 LORA = "lora"  # folder of LoRA adapters in diffusers format (stock load_lora_weights reads it)
+CLASS_EMBEDDINGS = (
+    "class_embeddings.safetensors"  # a UNet's class rows per defect type, tokens in its metadata
+)
 TOKENS = "tokens"  # folder of learned tokens, one <token>.safetensors each (load_textual_inversion reads it)
 CHECKPOINT = "checkpoint.pt"  # the fit loop's resumable state
 CHECKPOINTS = "checkpoints"  # folder of CHECKPOINT under a fit's output folder

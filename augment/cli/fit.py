@@ -84,6 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=250,
         help="first steps on defect-free windows only, a surface prior (default: 250, at most a quarter)",
     )
+    parser.add_argument(
+        "--class-embeddings",
+        action="store_true",
+        help="also condition the UNet on a learned class embedding per defect type (fed as class_labels, "
+        "trained with the LoRA: the SD 1.5 cable setup)",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument(
         "--resume",
@@ -214,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         lora=lora,
         prior_steps=args.prior_steps,
         dtype=args.dtype,
+        class_embeddings=args.class_embeddings,
     )
     seconds = time.perf_counter() - t0
     synth.save_pretrained(args.out)

@@ -8,7 +8,7 @@ components are (``vae is None``, ``text_encoder_2 is None``, the UNet's input ch
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -51,6 +51,7 @@ class Backbone:
     family: Family = "embedded"
     source: str = "embedded"
     base: BaseCheckpoint | None = None
+    class_tokens: dict[str, int] = field(default_factory=dict)  # token -> class (augment.models.classes)
 
     @property
     def latent_channels(self) -> int:

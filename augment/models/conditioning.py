@@ -21,25 +21,38 @@ import torch
 import torch.nn.functional as F
 
 from augment.models.backbone import Backbone
+from augment.models.classes import class_labels
 
 
 @dataclass
 class Conditioning:
-    """What the UNet is conditioned on for a batch of prompts."""
+    """What the UNet is conditioned on for a batch of prompts (``class_labels``: with class
+    embeddings, ``augment.models.classes``)."""
 
     hidden: torch.Tensor
     added: dict[str, torch.Tensor] = field(default_factory=dict)
+    class_labels: torch.Tensor | None = None
 
     def repeat(self, times: int) -> Conditioning:
+        labels = None if self.class_labels is None else self.class_labels.repeat_interleave(times, 0)
         return Conditioning(
             self.hidden.repeat_interleave(times, 0),
             {k: v.repeat_interleave(times, 0) for k, v in self.added.items()},
+            labels,
         )
+
+    def take(self, index: int) -> Conditioning:
+        """The conditioning of prompt ``index`` alone."""
+        labels = None if self.class_labels is None else self.class_labels[index : index + 1]
+        added = {k: v[index : index + 1] for k, v in self.added.items()}
+        return Conditioning(self.hidden[index : index + 1], added, labels)
 
     @staticmethod
     def cat(items: Sequence[Conditioning]) -> Conditioning:
         added = {k: torch.cat([c.added[k] for c in items]) for k in items[0].added}
-        return Conditioning(torch.cat([c.hidden for c in items]), added)
+        labels = [c.class_labels for c in items]
+        joined = None if any(x is None for x in labels) else torch.cat(labels)  # type: ignore[arg-type]
+        return Conditioning(torch.cat([c.hidden for c in items]), added, joined)
 
 
 def tokenize(tokenizer: Any, prompts: Sequence[str]) -> torch.Tensor:
@@ -61,10 +74,13 @@ def encode_prompt(
     SDXL backbones also get ``added`` (pooled text embeddings and time ids for image ``size``,
     by default the UNet's native size).
     """
+    labels = class_labels(backbone, prompts)
     if backbone.text_encoder_2 is not None:
-        return _encode_sdxl(backbone, backbone.text_encoder_2, prompts, size)
+        cond = _encode_sdxl(backbone, backbone.text_encoder_2, prompts, size)
+        cond.class_labels = labels
+        return cond
     ids = tokenize(backbone.tokenizer, prompts).to(backbone.device)
-    return Conditioning(backbone.text_encoder(ids)[0])
+    return Conditioning(backbone.text_encoder(ids)[0], class_labels=labels)
 
 
 AESTHETIC_SCORE = 6.0
@@ -143,6 +159,7 @@ def predict_noise(
         x.to(dtype),
         t,
         encoder_hidden_states=cond.hidden.to(dtype),
+        class_labels=cond.class_labels,
         added_cond_kwargs=added,
         cross_attention_kwargs=cross_attention_kwargs,
     ).sample.float()

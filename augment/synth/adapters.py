@@ -3,7 +3,8 @@
 A pretrained checkpoint is gigabytes that fitting never changes: only LoRA adapters and the
 learned tokens' embedding rows train. So a saved synthesizer on a pretrained backbone holds
 ``lora/`` (``pytorch_lora_weights.safetensors``, for ``pipe.load_lora_weights``), ``tokens/`` (one
-``<token>.safetensors`` per learned token, for ``pipe.load_textual_inversion``) and, in its
+``<token>.safetensors`` per learned token, for ``pipe.load_textual_inversion``), the class
+embeddings when it has them (``augment.models.classes``) and, in its
 ``config.json``, the base checkpoint's hub id or folder, revision, variant, dtype and the
 fingerprint of its weights (``augment.models.backbone.BaseCheckpoint``). Loading reads the base
 from there and refuses a base whose weights are not the ones the model was fitted on.
@@ -16,8 +17,9 @@ from typing import Any
 
 from augment.devices import DTYPES
 from augment.errors import BackboneNotFoundError, DataError
-from augment.files import LORA, TOKENS
+from augment.files import CLASS_EMBEDDINGS, LORA, TOKENS
 from augment.models.backbone import Backbone, BaseCheckpoint
+from augment.models.classes import load_class_embeddings, save_class_embeddings
 from augment.models.lora import (
     has_lora,
     learned_tokens,
@@ -47,12 +49,19 @@ def save_adapted(backbone: Backbone, folder: Path) -> dict[str, Any]:
         save_lora(backbone, folder / LORA)
     if tokens:
         save_textual_inversion(backbone, tokens, folder / TOKENS)
+    if backbone.class_tokens:
+        save_class_embeddings(backbone, folder / CLASS_EMBEDDINGS)
     return {"base": backbone.base.to_dict(), "tokens": tokens}
 
 
 def adapter_files(folder: Path) -> list[Path]:
     """The safetensors files ``save_adapted`` wrote under ``folder``."""
-    return sorted((folder / LORA).glob("*.safetensors")) + sorted((folder / TOKENS).glob("*.safetensors"))
+    classes = [folder / CLASS_EMBEDDINGS] if (folder / CLASS_EMBEDDINGS).is_file() else []
+    return (
+        sorted((folder / LORA).glob("*.safetensors"))
+        + sorted((folder / TOKENS).glob("*.safetensors"))
+        + classes
+    )
 
 
 def _load_base(base: BaseCheckpoint, folder: Path) -> Backbone:
@@ -84,4 +93,6 @@ def load_adapted(folder: Path, config: dict[str, Any]) -> Backbone:
         load_token_rows(backbone, folder / TOKENS, config["tokens"])
     if (folder / LORA).is_dir():
         load_lora(backbone, folder / LORA)
+    if (folder / CLASS_EMBEDDINGS).is_file():
+        load_class_embeddings(backbone, folder / CLASS_EMBEDDINGS)
     return backbone

@@ -135,8 +135,8 @@ def prepare_trainable(
     """Choose what trains, in one place: optimizer parameter groups (lr set by the caller).
 
     Embedded default: the whole UNet plus the placeholder-token embedding rows. Pretrained
-    backbones: LoRA adapters (``augment.models.lora``, ``lora`` or the default settings) plus the
-    token rows of every text encoder. ``token_ids`` are the tokens' ids in the first text encoder
+    backbones: LoRA adapters (``augment.models.lora``, ``lora`` or the default settings) and class
+    embeddings when it has them, plus the token rows of every text encoder. ``token_ids`` are the tokens' ids in the first text encoder
     present (an SDXL refiner has only its second); the others get the same tokens here.
     """
     (first_tokenizer, first_encoder), *others = backbone.text_pairs
@@ -150,6 +150,8 @@ def prepare_trainable(
             adapted = [p for m in modules if m is not None for p in lora_parameters(m)]
         else:
             adapted = add_lora(backbone, lora or LoraSettings())
+        if backbone.class_tokens:  # augment.models.classes: the class rows train with the adapters
+            adapted.append(backbone.unet.class_embedding.weight.requires_grad_(True))
         names = [t[1:-1] for t in first_tokenizer.convert_ids_to_tokens(list(token_ids))]
         for tokenizer, encoder in others:
             rows.append(train_only_rows(encoder, add_placeholder_tokens(tokenizer, encoder, names)))

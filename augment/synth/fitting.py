@@ -16,8 +16,9 @@ import torch
 
 from augment.devices import resolve_device
 from augment.models.backbone import Backbone
+from augment.models.classes import add_class_embeddings
 from augment.models.lora import LoraSettings
-from augment.models.tokens import add_placeholder_tokens
+from augment.models.tokens import add_placeholder_tokens, placeholder
 from augment.synth.batches import good_images_of, is_grayscale, load_train_data
 from augment.synth.config import FittedState, SynthConfig
 from augment.synth.fit import Data, check_fit_args, check_lora, fit_defects, fit_product, fit_split, train
@@ -66,6 +67,7 @@ class Fitting:
         prior_steps: int = FitConfig.prior_steps,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
+        class_embeddings: bool = False,
     ) -> list[float]:
         """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses.
 
@@ -79,6 +81,8 @@ class Fitting:
         ``prior_steps``: the first steps (at most a quarter) see defect-free windows only.
         ``device``: where to train (default: where the models are); ``dtype``: the forward passes'
         precision (``augment.synth.precision``; default: the backbone's own).
+        ``class_embeddings``: also condition the UNet on a learned class embedding per defect type,
+        trained with the rest (``augment.models.classes``; kept once a synthesizer has them).
         """
         options = options if isinstance(options, TrainOptions) else TrainOptions(**(options or {}))
         if device is not None:
@@ -91,6 +95,8 @@ class Fitting:
         product = fit_product(split.index.products, self.product)
         chosen = fit_defects(split, defects)
         token_ids = add_placeholder_tokens(*self.backbone.text_pairs[0], [product, *chosen])
+        if class_embeddings or self.backbone.class_tokens:
+            add_class_embeddings(self.backbone, [placeholder(d) for d in chosen])
         goods = good_images_of(split)
         train_data = load_train_data(split, chosen, goods)
         cfg = FitConfig(
@@ -98,6 +104,8 @@ class Fitting:
             checkpoint_every=checkpoint_every, options=options, prior_steps=prior_steps,
         )  # fmt: skip
         run = run_identity(split, chosen, cfg, self.backbone)
+        if self.backbone.class_tokens:
+            run["class tokens"] = dict(self.backbone.class_tokens)
         if resume:
             check_resume(checkpoint_dir, run)
         else:

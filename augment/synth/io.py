@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from augment.data.outputs import writing
 from augment.errors import DataError
-from augment.files import CHECKPOINTS, CONFIG, FITTED, LORA, SHOTS, TOKENS, VALIDATION
+from augment.files import CHECKPOINTS, CLASS_EMBEDDINGS, CONFIG, FITTED, LORA, SHOTS, TOKENS, VALIDATION
 from augment.models.backbone import Backbone
 from augment.models.lora import has_lora, load_lora, save_base_model, save_lora
 from augment.synth.adapters import adapter_files, is_adapted, load_adapted, save_adapted
@@ -127,6 +127,10 @@ def save_folder(
         _save_shots(path / SHOTS, shots)
         _write_json(path / FITTED, fitted.to_dict() | {"fingerprint": fingerprint})
         backbone_spec = {"family": backbone.family, "source": backbone.source, **models}
+        if backbone.class_tokens:
+            backbone_spec["class_tokens"] = sorted(
+                backbone.class_tokens, key=backbone.class_tokens.__getitem__
+            )
         _write_json(path / CONFIG, {"_class_name": class_name, **config.to_dict(), **backbone_spec})
     return path
 
@@ -134,7 +138,7 @@ def save_folder(
 def is_fit_output(path: Path) -> bool:
     """Whether every entry of ``path`` is one a fit writes (a saved synthesizer, its checkpoints and
     validation sheets): the folders ``defect-synth fit --out`` may write into again."""
-    names = {*COMPONENTS, CONFIG, FITTED, SHOTS, LORA, TOKENS, CHECKPOINTS, VALIDATION}
+    names = {*COMPONENTS, CONFIG, FITTED, SHOTS, LORA, TOKENS, CLASS_EMBEDDINGS, CHECKPOINTS, VALIDATION}
     return all(p.name in names or p.name.endswith(".tmp") for p in path.iterdir())
 
 
@@ -184,7 +188,8 @@ def _load_models(path: Path, config: dict[str, Any]) -> Backbone:
         check_weights(path, adapter_files(path))
         return load_adapted(path, config)
     parts = {name: _load_component(path, name, spec) for name, spec in config["components"].items()}
-    backbone = Backbone(**parts, family=config["family"], source=config["source"])
+    classes = {token: k + 1 for k, token in enumerate(config.get("class_tokens", []))}
+    backbone = Backbone(**parts, family=config["family"], source=config["source"], class_tokens=classes)
     if (path / LORA).is_dir():
         load_lora(backbone, path / LORA)
     return backbone

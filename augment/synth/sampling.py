@@ -132,10 +132,7 @@ def make_canvas(
 
 def _conditions(cond: Conditioning, index: int, count: int) -> Conditioning:
     """Prompt ``index`` of ``cond`` repeated ``count`` times."""
-    one = Conditioning(
-        cond.hidden[index : index + 1], {k: v[index : index + 1] for k, v in cond.added.items()}
-    )
-    return one.repeat(count)
+    return cond.take(index).repeat(count)
 
 
 def _predict_canvas(
