@@ -17,6 +17,7 @@ __all__ = [
     "FITTED",
     "LORA",
     "MANIFEST",
+    "REFINER",
     "RUN",
     "SHOTS",
     "SPLIT",
@@ -47,4 +48,5 @@ COCO = "coco.json"  # an export's COCO instances, file names relative to the exp
 YOLO = "yolo"  # folder of an export's YOLO view: images/ (links), labels/ and YOLO_DATA
 YOLO_DATA = "data.yaml"  # the YOLO view's dataset file (root, image folders, class names)
 BANK_STATE = ".defect-synth-bank.json"  # marks a bank written by generate and lists its runs
+REFINER = "refiner"  # a saved synthesizer's fitted SDXL refiner (lora/, tokens/), and its fit's checkpoints
 RUN = "run.json"  # under CHECKPOINTS: what a resumed fit must match (data, settings)

@@ -13,6 +13,7 @@ import torch
 from diffusers import (
     StableDiffusionInpaintPipeline,
     StableDiffusionPipeline,
+    StableDiffusionXLImg2ImgPipeline,
     StableDiffusionXLInpaintPipeline,
     StableDiffusionXLPipeline,
 )
@@ -98,6 +99,41 @@ def test_saved_adapters_reload_into_stock_pipeline(kind: Kind, tiny_pills: Path,
     np.testing.assert_allclose(reloaded, expected, atol=1e-5)
     baseline = _generate(PIPELINES[kind].from_pretrained(saved_tiny_pipeline(kind)), backbone.is_inpainting)
     assert np.abs(baseline - expected).max() > 1e-3  # the adapters changed the images
+
+
+def _refine(pipe: Any) -> np.ndarray:
+    pipe.set_progress_bar_config(disable=True)
+    image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        return pipe(
+            prompt=PROMPT, image=image, strength=0.6, num_inference_steps=3, output_type="np",
+            generator=torch.Generator().manual_seed(7),
+        ).images  # fmt: skip
+
+
+@pytest.mark.slow
+def test_fitted_refiner_reloads_into_stock_refiner_pipeline(tiny_pills: Path, tmp_path: Path) -> None:
+    """fit(refiner=...) trains the refiner's own LoRA + tokens; its saved files give a stock SDXL
+    refiner (img2img) pipeline the same images as the fitted refiner's models."""
+    refiner_base = saved_tiny_pipeline("sdxl-refiner")
+    synth = DefectSynthesizer(
+        backbone=load_backbone(str(saved_tiny_pipeline("sdxl-inpaint"))), resolution=SIZE
+    )
+    synth.fit(tiny_pills, defects=["spot"], steps=2, batch_size=1, progress=False, refiner=str(refiner_base))
+    refiner = synth.fitted_refiner
+    parts = dict(unet=refiner.unet, vae=refiner.vae, text_encoder_2=refiner.text_encoder_2,
+                 tokenizer_2=refiner.tokenizer_2, scheduler=refiner.scheduler)  # fmt: skip
+    expected = _refine(StableDiffusionXLImg2ImgPipeline(
+        text_encoder=None, tokenizer=None, requires_aesthetics_score=True, **parts
+    ))  # fmt: skip
+
+    synth.save_pretrained(tmp_path / "model")
+    stock = StableDiffusionXLImg2ImgPipeline.from_pretrained(refiner_base)
+    assert load_textual_inversion_into(stock, tmp_path / "model" / "refiner" / "tokens") == TOKENS
+    stock.load_lora_weights(tmp_path / "model" / "refiner" / "lora")
+    np.testing.assert_allclose(_refine(stock), expected, atol=1e-5)
+    baseline = _refine(StableDiffusionXLImg2ImgPipeline.from_pretrained(refiner_base))
+    assert np.abs(baseline - expected).max() > 1e-3  # the refiner's adapters and tokens changed them
 
 
 @pytest.mark.parametrize("kind", ["sd", "sdxl"])

@@ -26,7 +26,7 @@ from augment.devices import resolve_device, resolve_dtype
 from augment.files import CHECKPOINTS, VALIDATION
 from augment.models.backbone import Backbone
 from augment.models.lora import LoraSettings
-from augment.models.pretrained import load_backbone
+from augment.models.pretrained import load_backbone, load_refiner
 from augment.synth.io import is_fit_output
 from augment.synth.options import PRECISIONS
 from augment.synth.synthesizer import DefectSynthesizer
@@ -83,6 +83,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=250,
         help="first steps on defect-free windows only, a surface prior (default: 250, at most a quarter)",
+    )
+    parser.add_argument(
+        "--refiner",
+        default=None,
+        help="an SDXL refiner (hub id or folder) to fine-tune in the same run, with its own LoRA and "
+        "tokens; generate then uses it as a second stage inside the mask",
     )
     parser.add_argument(
         "--class-embeddings",
@@ -196,6 +202,9 @@ def run(args: argparse.Namespace) -> int:
     if args.backbone:
         backbone = load_backbone(args.backbone, dtype=resolve_dtype(args.dtype, device), device=device)
     synth = DefectSynthesizer(backbone=backbone, resolution=args.resolution, seed=args.seed).to(device)
+    refiner = None
+    if args.refiner:
+        refiner = load_refiner(args.refiner, dtype=resolve_dtype(args.dtype, device), device=device)
     check_location(args.out, what, need_bytes=checkpoint_bytes(synth.backbone))
     t0 = time.perf_counter()
     losses = synth.fit(
@@ -221,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
         prior_steps=args.prior_steps,
         dtype=args.dtype,
         class_embeddings=args.class_embeddings,
+        refiner=refiner,
     )
     seconds = time.perf_counter() - t0
     synth.save_pretrained(args.out)

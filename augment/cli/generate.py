@@ -131,10 +131,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="text2img: report mask area / IoU statistics against the fitted shots' masks",
     )
     parser.add_argument(
-        "--refiner", default=None, help="SDXL refiner (hub id or folder): second stage inside the mask"
+        "--refiner",
+        default=None,
+        help="SDXL refiner (hub id or folder): second stage inside the mask (default: the one fitted with "
+        "the model, if any)",
     )
     parser.add_argument(
         "--refiner-strength", type=float, default=0.3, help="refiner img2img strength (default: 0.3)"
+    )
+    parser.add_argument(
+        "--no-refiner", action="store_true", help="skip the refiner the model was fitted with (fit --refiner)"
     )
 
 
@@ -227,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         quality_filter=not args.no_quality_filter,
         mode=args.mode,
         w_product=args.w_product,
-        refiner=args.refiner,
+        refiner=False if args.no_refiner else args.refiner,
         refiner_strength=args.refiner_strength,
         mask_quality=args.mask_quality,
         mask_rotation=args.mask_rotation,

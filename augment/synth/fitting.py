@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from augment.devices import resolve_device
+from augment.files import REFINER
 from augment.models.backbone import Backbone
 from augment.models.classes import add_class_embeddings
 from augment.models.lora import LoraSettings
@@ -24,6 +25,7 @@ from augment.synth.config import FittedState, SynthConfig
 from augment.synth.fit import Data, check_fit_args, check_lora, fit_defects, fit_product, fit_split, train
 from augment.synth.options import FitConfig, TrainOptions, check_loop_numbers
 from augment.synth.precision import fit_precision
+from augment.synth.refiner import fit_refiner, resolve_refiner
 from augment.synth.resume import check_resume, run_identity, start_run
 from augment.synth.validation import validation_hook
 
@@ -34,6 +36,7 @@ class Fitting:
     """The ``fit`` method of ``DefectSynthesizer`` and the state it works on."""
 
     backbone: Backbone
+    fitted_refiner: Backbone | None
     config: SynthConfig
     fitted: FittedState
     shots: dict[str, list[tuple[np.ndarray, np.ndarray]]]
@@ -68,6 +71,7 @@ class Fitting:
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
         class_embeddings: bool = False,
+        refiner: str | Path | Backbone | None = None,
     ) -> list[float]:
         """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses.
 
@@ -83,6 +87,9 @@ class Fitting:
         precision (``augment.synth.precision``; default: the backbone's own).
         ``class_embeddings``: also condition the UNet on a learned class embedding per defect type,
         trained with the rest (``augment.models.classes``; kept once a synthesizer has them).
+        ``refiner``: an SDXL refiner (hub id, folder or Backbone) fitted after the base in the same
+        call, its own LoRA and tokens on the same windows (``augment.synth.refiner.fit_refiner``);
+        generation then uses it as its second stage by default. The losses returned are the base's.
         """
         options = options if isinstance(options, TrainOptions) else TrainOptions(**(options or {}))
         if device is not None:
@@ -113,9 +120,15 @@ class Fitting:
         on_step = validation_hook(
             self.backbone, train_data, self.config.resolution, options, validation_dir, seed
         )
+        stage = None if refiner is None else resolve_refiner(refiner).to(self.backbone.device)
         losses = train(
             self.backbone, train_data, cfg, token_ids, checkpoint_dir, resume, progress, on_step, lora
         )
+        if stage is not None:
+            folder = None if checkpoint_dir is None else Path(checkpoint_dir) / REFINER
+            names = [product, *chosen]
+            fit_refiner(stage, train_data, cfg, names, run, folder, resume, progress, lora)
+            self.fitted_refiner = stage
         for image, mask, defect in train_data.shots:
             self.shots.setdefault(defect, []).append((image, mask))
         known = tuple(sorted(set(self.defects) | set(chosen)))

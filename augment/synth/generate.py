@@ -70,6 +70,7 @@ class PaintSpec:
     grayscale: bool = False
     visibility: Visibility = field(default_factory=Visibility)
     prompting: Prompting = field(default_factory=Prompting)
+    refiner_name: str | None = None  # what the record calls the refiner (default: its source)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -179,7 +180,8 @@ def _record(
     if cfg.w_defect is not None:
         record |= {"w_product": cfg.w_product, "w_defect": cfg.w_defect}
     if spec.refine is not None:
-        record |= {"refiner": spec.refine[0].source, "refiner_strength": spec.refine[1]}
+        name = spec.refiner_name or spec.refine[0].source
+        record |= {"refiner": name, "refiner_strength": spec.refine[1]}
     return record
 
 

@@ -59,7 +59,7 @@ def check_mode_args(
     """Refuse argument combinations ``generate``'s ``mode`` cannot honour (ValueError naming the fix)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}.")
-    if mode != "inpaint" and refiner is not None:
+    if mode != "inpaint" and refiner is not None and refiner is not False:
         raise ValueError(f"refiner= applies to mode='inpaint' only; drop it for {mode}.")
     if mode == "harmonize" and masks is not None:
         raise ValueError("mode='harmonize' pastes the shots' own masks; drop masks= or use mode='inpaint'.")

@@ -18,7 +18,7 @@ import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -27,7 +27,17 @@ from safetensors.torch import load_file, save_file
 
 from augment.data.outputs import writing
 from augment.errors import DataError
-from augment.files import CHECKPOINTS, CLASS_EMBEDDINGS, CONFIG, FITTED, LORA, SHOTS, TOKENS, VALIDATION
+from augment.files import (
+    CHECKPOINTS,
+    CLASS_EMBEDDINGS,
+    CONFIG,
+    FITTED,
+    LORA,
+    REFINER,
+    SHOTS,
+    TOKENS,
+    VALIDATION,
+)
 from augment.models.backbone import Backbone
 from augment.models.lora import has_lora, load_lora, save_base_model, save_lora
 from augment.synth.adapters import adapter_files, is_adapted, load_adapted, save_adapted
@@ -118,8 +128,10 @@ def save_folder(
     fingerprint: str,
     backbone: Backbone,
     shots: Shots,
+    refiner: Backbone | None = None,
 ) -> Path:
-    """Write the models, the shots, fitted.json and (last, atomically) config.json."""
+    """Write the models (a fitted ``refiner``'s adapters under ``refiner/``), the shots, fitted.json
+    and (last, atomically) config.json."""
     path = Path(path)
     with writing(path, "A fit's last checkpoint is kept: free space and fit again with resume=True to save."):
         path.mkdir(parents=True, exist_ok=True)
@@ -131,6 +143,8 @@ def save_folder(
             backbone_spec["class_tokens"] = sorted(
                 backbone.class_tokens, key=backbone.class_tokens.__getitem__
             )
+        if refiner is not None:
+            backbone_spec[REFINER] = save_adapted(refiner, path / REFINER)
         _write_json(path / CONFIG, {"_class_name": class_name, **config.to_dict(), **backbone_spec})
     return path
 
@@ -138,7 +152,18 @@ def save_folder(
 def is_fit_output(path: Path) -> bool:
     """Whether every entry of ``path`` is one a fit writes (a saved synthesizer, its checkpoints and
     validation sheets): the folders ``defect-synth fit --out`` may write into again."""
-    names = {*COMPONENTS, CONFIG, FITTED, SHOTS, LORA, TOKENS, CLASS_EMBEDDINGS, CHECKPOINTS, VALIDATION}
+    names = {
+        *COMPONENTS,
+        CONFIG,
+        FITTED,
+        SHOTS,
+        LORA,
+        TOKENS,
+        CLASS_EMBEDDINGS,
+        REFINER,
+        CHECKPOINTS,
+        VALIDATION,
+    }
     return all(p.name in names or p.name.endswith(".tmp") for p in path.iterdir())
 
 
@@ -195,15 +220,29 @@ def _load_models(path: Path, config: dict[str, Any]) -> Backbone:
     return backbone
 
 
-def load_folder(path: str | Path, class_name: str) -> tuple[SynthConfig, FittedState, Backbone, Shots]:
-    """(configuration, fitted state, backbone, shots) of a folder written by ``save_folder``."""
+class Saved(NamedTuple):
+    """What a folder written by ``save_folder`` holds."""
+
+    config: SynthConfig
+    fitted: FittedState
+    backbone: Backbone
+    shots: Shots
+    refiner: Backbone | None
+
+
+def load_folder(path: str | Path, class_name: str) -> Saved:
+    """The configuration, fitted state, backbone, shots and fitted refiner of a saved folder."""
     path = Path(path)
     config = read_config(path, class_name)
     backbone = _load_models(path, config)
+    refiner = None
+    if REFINER in config:
+        check_weights(path, adapter_files(path / REFINER))
+        refiner = load_adapted(path / REFINER, config[REFINER])
     fitted = FittedState.from_dict(read_fitted(path, config))
     if (path / SHOTS).is_file():
         check_weights(path, [path / SHOTS])
-    return SynthConfig.from_dict(config), fitted, backbone, read_shots(path / SHOTS)
+    return Saved(SynthConfig.from_dict(config), fitted, backbone, read_shots(path / SHOTS), refiner)
 
 
 def read_shots(path: Path) -> Shots:

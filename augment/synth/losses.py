@@ -109,10 +109,11 @@ def min_snr_weight(snr: torch.Tensor, gamma: float, prediction_type: str) -> tor
 
 def _defect_positions(backbone: Backbone, batch: Batch) -> list[list[int]]:
     """Index of each sample's defect token in its encoded prompt ([0] where there is none)."""
-    ids = tokenize(backbone.tokenizer, batch.prompts)
+    tokenizer = backbone.text_pairs[0][0]  # an SDXL refiner has only its second
+    ids = tokenize(tokenizer, batch.prompts)
     out = []
     for row, defect in zip(ids.tolist(), batch.defects, strict=True):
-        tok = backbone.tokenizer.convert_tokens_to_ids(placeholder(defect)) if defect else None
+        tok = tokenizer.convert_tokens_to_ids(placeholder(defect)) if defect else None
         out.append([row.index(tok)] if tok in row else [0])
     return out
 

@@ -3,9 +3,11 @@
 After the first stage has painted a defect, the refiner runs a low-strength img2img pass
 (``strength`` 0.3 by default: the last 30% of the noise schedule) on the same window and the
 result is composited back inside the mask only, through ``augment.synth.sampling.inpaint``: every
-pixel outside the mask stays bit for bit the first stage's (and so the source image's). The
-refiner never saw the placeholder tokens, so it gets the plain-word prompt
-"a photo of a pill with a scratch" and "a photo of a pill" as the negative.
+pixel outside the mask stays bit for bit the first stage's (and so the source image's). A stock
+refiner never saw the placeholder tokens, so it gets the plain-word prompt "a photo of a pill with
+a scratch" and "a photo of a pill" as the negative. ``fit(..., refiner=...)`` fine-tunes the
+refiner in the same call (``fit_refiner``): its own LoRA and token rows (second text encoder), on
+the same training windows; a fitted refiner gets the token prompts and is used by default.
 """
 
 from __future__ import annotations
@@ -16,17 +18,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from augment.files import CHECKPOINT
 from augment.models.backbone import Backbone
+from augment.models.lora import LoraSettings
 from augment.models.pretrained import is_refiner, load_refiner
+from augment.models.tokens import add_placeholder_tokens, placeholder, prompt_for
+from augment.synth.batches import TrainData
+from augment.synth.fit import train
+from augment.synth.options import FitConfig
+from augment.synth.resume import check_resume, start_run
 from augment.synth.sampling import SampleConfig, inpaint
 
 __all__ = [
     "DEFAULT_REFINER_STRENGTH",
+    "FITTED_REFINER",
     "RefinerCache",
     "check_refiner_strength",
+    "fit_refiner",
     "refine_in_mask",
     "resolve_refiner",
 ]
+
+FITTED_REFINER = "fitted"  # what a pair's record names the refiner fitted with the synthesizer
 
 DEFAULT_REFINER_STRENGTH = 0.3
 
@@ -67,9 +80,12 @@ def refine_in_mask(
     cfg: SampleConfig,
     gen: torch.Generator,
 ) -> np.ndarray:
-    """Low-strength img2img of ``image`` (HWC uint8) by ``refiner`` inside ``mask`` only."""
-    prompt = f"a photo of a {product} with a {defect}"
-    negative = f"a photo of a {product}"
+    """Low-strength img2img of ``image`` (HWC uint8) by ``refiner`` inside ``mask`` only (token
+    prompts when the refiner learned the tokens, plain words otherwise)."""
+    if placeholder(defect) in refiner.text_pairs[0][0].get_vocab():
+        prompt, negative = prompt_for(product, defect), prompt_for(product, None)
+    else:
+        prompt, negative = f"a photo of a {product} with a {defect}", f"a photo of a {product}"
     classic = replace(cfg, strength=strength, w_product=None, w_defect=None)
     return inpaint(refiner, image, mask, prompt, negative, classic, gen)
 
@@ -89,3 +105,30 @@ class RefinerCache:
         if str(refiner) not in self._loaded:
             self._loaded[str(refiner)] = resolve_refiner(refiner)
         return self._loaded[str(refiner)], strength
+
+
+def fit_refiner(
+    refiner: Backbone,
+    data: TrainData,
+    cfg: FitConfig,
+    names: list[str],
+    run: dict,
+    checkpoint_dir: Path | None,
+    resume: bool,
+    progress: bool,
+    lora: LoraSettings | None,
+) -> list[float]:
+    """Fine-tune ``refiner`` (LoRA + the tokens ``names`` on its text encoder) on the fit's windows.
+
+    Its checkpoints go to ``checkpoint_dir`` (the base fit's ``refiner/``), its run description is
+    the base's with the refiner as backbone; a resumed fit starts the refiner afresh when the
+    interruption came before its first checkpoint.
+    """
+    token_ids = add_placeholder_tokens(*refiner.text_pairs[0], names)
+    run = run | {"backbone": f"refiner:{refiner.source}"}
+    resume = resume and checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).is_file()
+    if resume:
+        check_resume(checkpoint_dir, run)
+    else:
+        start_run(checkpoint_dir, run)
+    return train(refiner, data, cfg, token_ids, checkpoint_dir, resume, progress, None, lora)

@@ -41,7 +41,12 @@ from augment.synth.inputs import (
 )
 from augment.synth.io import load_folder, save_folder
 from augment.synth.prompts import Prompting, check_threshold
-from augment.synth.refiner import DEFAULT_REFINER_STRENGTH, RefinerCache
+from augment.synth.refiner import (
+    DEFAULT_REFINER_STRENGTH,
+    FITTED_REFINER,
+    RefinerCache,
+    check_refiner_strength,
+)
 from augment.synth.sampling import SampleConfig
 from augment.synth.text2img import Text2ImgConfig
 
@@ -83,6 +88,7 @@ class DefectSynthesizer(Fitting):
         self.backbone = backbone
         self.shots: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.last_report: dict[str, Any] = {}
+        self.fitted_refiner: Backbone | None = None  # an SDXL refiner fitted with fit(refiner=...)
         self._refiners = RefinerCache()
         self._fingerprint = WeightsFingerprint()
 
@@ -92,13 +98,17 @@ class DefectSynthesizer(Fitting):
         """Move the models to ``device`` (auto / cpu / cuda / cuda:N; auto: the GPU when there is one)
         and / or cast them to ``dtype`` (fp32 / bf16 / fp16; fp16 needs a GPU); returns ``self``."""
         where = resolve_device(device) if device is not None else self.backbone.device
-        self.backbone.to(where, None if dtype is None else resolve_dtype(dtype, where))
+        cast = None if dtype is None else resolve_dtype(dtype, where)
+        for models in (self.backbone, self.fitted_refiner):
+            if models is not None:
+                models.to(where, cast)
         return self
 
     def fingerprint(self) -> str:
         """Short hash of the trained weights, kept until a weight changes (``WeightsFingerprint``)."""
-        b = self.backbone
-        return self._fingerprint((b.unet, b.text_encoder, b.text_encoder_2))
+        b, r = self.backbone, self.fitted_refiner
+        refiner = () if r is None else (r.unet, r.text_encoder_2)
+        return self._fingerprint((b.unet, b.text_encoder, b.text_encoder_2, *refiner))
 
     def check_defect(self, defect: str | None) -> str:
         """The fitted defect type to use: ``defect``, or the only one when None (ValueError otherwise)."""
@@ -142,7 +152,7 @@ class DefectSynthesizer(Fitting):
         progress: bool = True,
         mode: str = "inpaint",
         w_product: float | None = None,
-        refiner: str | Path | Backbone | None = None,
+        refiner: str | Path | Backbone | bool | None = None,
         refiner_strength: float = DEFAULT_REFINER_STRENGTH,
         mask_quality: bool = False,
         mask_rotation: float = DEFAULT_MAX_ROTATION,
@@ -194,7 +204,7 @@ class DefectSynthesizer(Fitting):
         quality_filter: bool = True,
         max_attempts: int | None = None,
         progress: bool = True,
-        refiner: str | Path | Backbone | None = None,
+        refiner: str | Path | Backbone | bool | None = None,
         refiner_strength: float = DEFAULT_REFINER_STRENGTH,
         mask_rotation: float = DEFAULT_MAX_ROTATION,
         prompting: Prompting | None = None,
@@ -205,7 +215,8 @@ class DefectSynthesizer(Fitting):
         object; or 'procedural:blob|scratch|crack'). Only the painted defect visible against the
         surface is kept, on the source's texture, and the mask marks it (``augment.masks.changed``).
         Rejections are counted in ``last_report``; too few pairs raise ``TooFewPairsError``.
-        ``refiner``: an SDXL refiner (hub id, folder or Backbone), a second stage inside the mask.
+        ``refiner``: an SDXL refiner (hub id, folder or Backbone), a second stage inside the mask;
+        None: the refiner fitted with the synthesizer when there is one; False: none.
         ``prompting``: custom prompts and double-free guidance (``augment.synth.prompts``).
         """
         check_generate_counts(n, strength, steps)
@@ -213,7 +224,7 @@ class DefectSynthesizer(Fitting):
         parse_mask_source(mask_source)
         mask_rotation = check_rotation(mask_rotation)
         seeds = seed_stream(generator)
-        refine = None if refiner is None else self._refiners.get(refiner, refiner_strength)
+        refine = self._refine(refiner, refiner_strength)
         shots = self.shots.get(defect, [])
         plan = plan_sources(
             images, masks, mask_source, self.fitted.good_images, [m for _, m in shots], mask_rotation, defect,
@@ -221,6 +232,23 @@ class DefectSynthesizer(Fitting):
         )  # fmt: skip
         spec = self._paint_spec(defect, steps, strength, guidance, refine, prompting)
         return self._paint_pairs(spec, n, plan, seeds, quality_filter, max_attempts, progress, False)
+
+    def _refine(
+        self, refiner: str | Path | Backbone | bool | None, strength: float
+    ) -> tuple[Backbone, float] | None:
+        """The second stage a call asked for (``inpaint``'s ``refiner``), with its checked strength."""
+        if refiner is None and self.fitted_refiner is not None:
+            refiner = FITTED_REFINER
+        if refiner is None or refiner is False:
+            return None
+        if refiner is True:
+            raise ValueError(
+                "refiner=True is not a refiner; pass a hub id, a folder or a Backbone (or None)."
+            )
+        if refiner == FITTED_REFINER and self.fitted_refiner is not None:
+            return self.fitted_refiner, check_refiner_strength(strength)
+        stage, strength = self._refiners.get(refiner, strength)
+        return stage.to(self.backbone.device), strength
 
     def harmonize(
         self,
@@ -262,18 +290,13 @@ class DefectSynthesizer(Fitting):
     ) -> PaintSpec:
         prompting = prompting or Prompting()
         w_product, w_defect = prompting.scales(guidance) if prompting.double_free else (None, None)
-        cfg = SampleConfig(
-            steps,
-            float(strength),
-            float(guidance),
-            self.config.resolution,
-            w_product=w_product,
-            w_defect=w_defect,
-        )
-        product = self._fitted_product()
+        cfg = SampleConfig(steps, float(strength), float(guidance), self.config.resolution, w_product=w_product,
+                           w_defect=w_defect)  # fmt: skip
+        fitted_stage = refine is not None and refine[0] is self.fitted_refiner
         return PaintSpec(
-            self.backbone, product, defect, cfg, refine, self.fitted.grayscale, prompting=prompting
-        )
+            self.backbone, self._fitted_product(), defect, cfg, refine, self.fitted.grayscale, prompting=prompting,
+            refiner_name=FITTED_REFINER if fitted_stage else None,
+        )  # fmt: skip
 
     def _paint_pairs(
         self,
@@ -343,7 +366,7 @@ class DefectSynthesizer(Fitting):
         defect = self.check_defect(record["defect"])
         refine = None
         if record.get("refiner") is not None:
-            refine = self._refiners.get(record["refiner"], float(record["refiner_strength"]))
+            refine = self._refine(record["refiner"], float(record["refiner_strength"]))
         spec = self._paint_spec(
             defect, int(record["steps"]), float(record["strength"]), float(record["guidance"]), refine,
             Prompting.from_record(record),
@@ -354,8 +377,9 @@ class DefectSynthesizer(Fitting):
     def save_pretrained(self, path: str | Path) -> Path:
         """Write config.json, fitted.json, one folder per component (safetensors) and the shots."""
         return save_folder(
-            path, type(self).__name__, self.config, self.fitted, self.fingerprint(), self.backbone, self.shots
-        )
+            path, type(self).__name__, self.config, self.fitted, self.fingerprint(), self.backbone, self.shots,
+            self.fitted_refiner,
+        )  # fmt: skip
 
     @classmethod
     def from_pretrained(
@@ -365,7 +389,7 @@ class DefectSynthesizer(Fitting):
         dtype: str | torch.dtype | None = None,
     ) -> DefectSynthesizer:
         """Reload a synthesizer written by ``save_pretrained``, on ``device`` in ``dtype`` (see ``to``)."""
-        config, fitted, backbone, shots = load_folder(path, cls.__name__)
-        synth = cls(backbone, **config.to_dict(), **fitted.to_dict())
-        synth.shots = shots
+        saved = load_folder(path, cls.__name__)
+        synth = cls(saved.backbone, **saved.config.to_dict(), **saved.fitted.to_dict())
+        synth.shots, synth.fitted_refiner = saved.shots, saved.refiner
         return synth.to(device, dtype) if device is not None or dtype is not None else synth
