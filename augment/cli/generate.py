@@ -62,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the images the model was fitted with)",
     )
     parser.add_argument(
+        "--product",
+        default=None,
+        help="with a model of several products: the product to paint on (its token and images), "
+        "e.g. a defect learned on another product (default: the first fitted)",
+    )
+    parser.add_argument(
         "--strength",
         type=float,
         default=None,
@@ -200,7 +206,7 @@ def generate_bank(
         made = synth.generate(n, defect=defect, generator=rng, **options)
         for pair, name in zip(made, _names(defect, taken), strict=False):
             pair.record["run_seed"] = seed  # a later --append with this seed would repeat the pair
-            write_pair(out, pair, name, synth.product or "product", defect)
+            write_pair(out, pair, name, pair.record.get("product") or synth.product or "product", defect)
         reports[defect] = synth.last_report
         pairs += made
     return pairs, reports
@@ -225,7 +231,8 @@ def run(args: argparse.Namespace) -> int:
         args.n,
         args.seed,
         append=args.append,
-        images=_sources(args.data, synth.product, args.skip_invalid),
+        images=_sources(args.data, args.product or synth.product, args.skip_invalid),
+        product=args.product,
         strength=args.strength,
         guidance=args.guidance,
         steps=args.sample_steps,

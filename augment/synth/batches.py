@@ -6,7 +6,7 @@ many different windows) with its mask and the prompt "a photo of a <product> wit
 prompt (so the model learns the clean surface, which guidance and the visible-defect rule contrast
 with); ``uncond_prob`` of the prompts are dropped to "" for classifier-free guidance. Windows are
 flipped left-right and up-down at random (defects keep their orientation class: a horizontal crack
-stays horizontal). The first ``prior_steps`` steps see defect-free windows only: hundreds of
+stays horizontal). With several products, each window's prompt names its own product. The first ``prior_steps`` steps see defect-free windows only: hundreds of
 defect-free images teach the surface before the few shots teach the defect. A batch is drawn with one numpy generator only, so it is reproducible and
 resumable. Images smaller than a window are mirrored at their border (``augment.synth.windows``).
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -44,11 +44,22 @@ MAX_GOOD_IMAGES = 64  # defect-free images held in memory for a fit (and painted
 
 @dataclass
 class TrainData:
-    """In-memory training material: defect shots (image, mask, defect) and defect-free images."""
+    """In-memory training material: defect shots (image, mask, defect) and defect-free images.
+
+    With several products, ``shot_products`` / ``good_products`` name each one's product (empty:
+    all are ``product``), so each window gets its own product's token in its prompt.
+    """
 
     product: str
     shots: list[tuple[np.ndarray, np.ndarray, str]]
     goods: list[np.ndarray]
+    shot_products: list[str] = field(default_factory=list)
+    good_products: list[str] = field(default_factory=list)
+
+    def product_of(self, index: int, good: bool = False) -> str:
+        """The product of shot ``index`` (of defect-free image ``index`` with ``good``)."""
+        names = self.good_products if good else self.shot_products
+        return names[index] if names else self.product
 
 
 @dataclass
@@ -63,15 +74,17 @@ class Batch:
 
 def sample_window(
     data: TrainData, cfg: FitConfig, rng: np.random.Generator, good_fraction: float
-) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """One training window (image, mask, defect or None) drawn with ``rng``; a defect-free one with
-    probability ``good_fraction`` (when there are defect-free images)."""
-    image, shot_mask, defect = data.shots[rng.integers(len(data.shots))]
+) -> tuple[np.ndarray, np.ndarray, str | None, str]:
+    """One training window (image, mask, defect or None, product) drawn with ``rng``; a defect-free
+    one with probability ``good_fraction`` (when there are defect-free images)."""
+    k = int(rng.integers(len(data.shots)))
+    image, shot_mask, defect = data.shots[k]
     img, msk = defect_window(image, shot_mask, cfg.resolution, rng, cfg.zoom_range)
     if data.goods and rng.random() < good_fraction:
-        good = data.goods[rng.integers(len(data.goods))]
-        return random_window(good, cfg.resolution, rng, cfg.zoom_range), msk, None
-    return img, msk, defect
+        j = int(rng.integers(len(data.goods)))
+        window = random_window(data.goods[j], cfg.resolution, rng, cfg.zoom_range)
+        return window, msk, None, data.product_of(j, good=True)
+    return img, msk, defect, data.product_of(k)
 
 
 def sample_batch(data: TrainData, cfg: FitConfig, rng: np.random.Generator, prior: bool = False) -> Batch:
@@ -79,7 +92,7 @@ def sample_batch(data: TrainData, cfg: FitConfig, rng: np.random.Generator, prio
     defect-free windows only (the surface prior of the first ``cfg.prior_steps`` steps)."""
     images, masks, prompts, defects = [], [], [], []
     for _ in range(cfg.batch_size):
-        img, msk, defect = sample_window(data, cfg, rng, 1.0 if prior else cfg.good_fraction)
+        img, msk, defect, product = sample_window(data, cfg, rng, 1.0 if prior else cfg.good_fraction)
         flip_lr, flip_ud = rng.random(2) < 0.5
         if flip_lr:
             img, msk = img[:, ::-1], msk[:, ::-1]
@@ -88,7 +101,7 @@ def sample_batch(data: TrainData, cfg: FitConfig, rng: np.random.Generator, prio
         drop = bool(rng.random() < cfg.uncond_prob)
         images.append(np.ascontiguousarray(img))
         masks.append(np.ascontiguousarray(msk))
-        prompts.append("" if drop else prompt_for(data.product, defect))
+        prompts.append("" if drop else prompt_for(product, defect))
         defects.append(None if drop else defect)
     pixels = torch.from_numpy(np.stack(images).astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2)
     mask = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
@@ -109,9 +122,11 @@ def good_images_of(split: FewShotSplit) -> list[Sample]:
 
 def load_train_data(split: FewShotSplit, defects: Sequence[str], goods: Sequence[Sample]) -> TrainData:
     """The split's shots of ``defects`` and the ``goods`` (see ``good_images_of``), loaded."""
-    shots = [(*load_sample_arrays(s), s.defect) for s in split.shots if s.defect in defects]
+    chosen = [s for s in split.shots if s.defect in defects]
+    shots = [(*load_sample_arrays(s), s.defect) for s in chosen]
     good_images = [load_sample_arrays(s)[0] for s in goods]
-    return TrainData(split.index.products[0], shots, good_images)
+    products = [s.product for s in chosen], [s.product for s in goods]
+    return TrainData(split.index.products[0], shots, good_images, *products)
 
 
 def is_grayscale(data: TrainData) -> bool:

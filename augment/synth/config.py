@@ -52,18 +52,33 @@ class FittedState:
     """What ``fit`` learnt: the ``product`` name, its ``defects`` types, the ``good_images`` (paths
     of defect-free images) that generation paints into by default, whether the data is
     ``grayscale`` (then generated images are made gray too), and the ``bit_depth`` its data's 16-bit
-    images were read with (image paths given to generation are read with it too)."""
+    images were read with (image paths given to generation are read with it too). A model of several
+    products lists them all in ``products`` (``product`` is the first) and the product of each good
+    image in ``good_products`` (empty: all are ``product``'s)."""
 
     product: str | None = None
     defects: tuple[str, ...] = ()
     good_images: tuple[str, ...] = ()
     grayscale: bool = False
     bit_depth: int | None = None
+    products: tuple[str, ...] = ()
+    good_products: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defects", tuple(str(d) for d in self.defects))
         object.__setattr__(self, "good_images", tuple(str(p) for p in self.good_images))
         object.__setattr__(self, "grayscale", bool(self.grayscale))
+        products = tuple(str(p) for p in self.products)
+        if self.product is not None and self.product not in products:
+            products = (self.product, *products)
+        object.__setattr__(self, "products", products)
+        object.__setattr__(self, "good_products", tuple(str(p) for p in self.good_products))
+
+    def goods_of(self, product: str) -> tuple[str, ...]:
+        """The defect-free images of ``product`` that generation paints into by default."""
+        if not self.good_products:
+            return self.good_images if product == self.product else ()
+        return tuple(g for g, p in zip(self.good_images, self.good_products, strict=True) if p == product)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +87,8 @@ class FittedState:
             "good_images": list(self.good_images),
             "grayscale": self.grayscale,
             "bit_depth": self.bit_depth,
+            "products": list(self.products),
+            "good_products": list(self.good_products),
         }
 
     @classmethod

@@ -49,7 +49,7 @@ __all__ = [
     "check_fit_args",
     "check_lora",
     "fit_defects",
-    "fit_product",
+    "fit_products",
     "fit_split",
     "prepare_trainable",
     "save_checkpoint",
@@ -83,19 +83,18 @@ def fit_defects(split: FewShotSplit, defects: Sequence[str] | None) -> list[str]
     return chosen
 
 
-def fit_product(products: Sequence[str], fitted: str | None) -> str:
-    """The one product of the data, which must be the one already fitted (if any)."""
-    if len(products) != 1:
+def fit_products(products: Sequence[str], fitted: Sequence[str]) -> list[str]:
+    """The products of the data, all fitted together; a fitted synthesizer takes only its own."""
+    if not products:
+        raise DataError("the data holds no product; pass a dataset folder in the MVTec or generic layout.")
+    new = [p for p in products if p not in fitted]
+    if fitted and new:
+        known = f"product {fitted[0]!r}" if len(fitted) == 1 else f"products {list(fitted)}"
         raise ValueError(
-            f"fit one product at a time; the data holds {list(products)}. "
-            "Pass one product's folder (or index_folder(..., product=...))."
+            f"this synthesizer was fitted on {known} but the data is {new[0]!r}; fit a new "
+            f"synthesizer for {new[0]!r}, or fit all products together from one folder holding them all."
         )
-    if fitted is not None and products[0] != fitted:
-        raise ValueError(
-            f"this synthesizer was fitted on product {fitted!r} but the data is "
-            f"{products[0]!r}; fit a new synthesizer for {products[0]!r}."
-        )
-    return products[0]
+    return list(products)
 
 
 def check_fit_args(

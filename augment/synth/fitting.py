@@ -22,7 +22,7 @@ from augment.models.lora import LoraSettings
 from augment.models.tokens import add_placeholder_tokens, placeholder
 from augment.synth.batches import good_images_of, is_grayscale, load_train_data
 from augment.synth.config import FittedState, SynthConfig
-from augment.synth.fit import Data, check_fit_args, check_lora, fit_defects, fit_product, fit_split, train
+from augment.synth.fit import Data, check_fit_args, check_lora, fit_defects, fit_products, fit_split, train
 from augment.synth.options import FitConfig, TrainOptions, check_loop_numbers
 from augment.synth.precision import fit_precision
 from augment.synth.refiner import fit_refiner, resolve_refiner
@@ -75,6 +75,10 @@ class Fitting:
     ) -> list[float]:
         """Fine-tune on the few shots of each defect type (+ defect-free images); returns step losses.
 
+        Data holding several products (an MVTec root) fits them all in one model: one token per
+        product and one per defect type, each window prompted with its own product, so a defect
+        learned on one product can be painted on another (``generate(product=...)``).
+
         ``options``: mixed precision, gradient accumulation and checkpointing, 8-bit Adam, Min-SNR
         weighting and validation sheets (``augment.synth.options.TrainOptions`` or its arguments as
         a dict); validation sheets go to ``validation_dir`` (required when ``validate_every`` > 0).
@@ -99,9 +103,9 @@ class Fitting:
         check_loop_numbers(steps, batch_size, lr, checkpoint_every)
         check_lora(lora, self.backbone)
         split = fit_split(data, shots, seed, skip_invalid)
-        product = fit_product(split.index.products, self.product)
+        products = fit_products(split.index.products, self.fitted.products)
         chosen = fit_defects(split, defects)
-        token_ids = add_placeholder_tokens(*self.backbone.text_pairs[0], [product, *chosen])
+        token_ids = add_placeholder_tokens(*self.backbone.text_pairs[0], [*products, *chosen])
         if class_embeddings or self.backbone.class_tokens:
             add_class_embeddings(self.backbone, [placeholder(d) for d in chosen])
         goods = good_images_of(split)
@@ -126,13 +130,15 @@ class Fitting:
         )
         if stage is not None:
             folder = None if checkpoint_dir is None else Path(checkpoint_dir) / REFINER
-            names = [product, *chosen]
-            fit_refiner(stage, train_data, cfg, names, run, folder, resume, progress, lora)
+            fit_refiner(stage, train_data, cfg, [*products, *chosen], run, folder, resume, progress, lora)
             self.fitted_refiner = stage
         for image, mask, defect in train_data.shots:
             self.shots.setdefault(defect, []).append((image, mask))
         known = tuple(sorted(set(self.defects) | set(chosen)))
         gray = is_grayscale(train_data) and (self.fitted.grayscale or not self.defects)
-        goods_seen = tuple(str(s.image) for s in goods)
-        self.fitted = FittedState(product, known, goods_seen, gray, split.index.bit_depth)
+        goods_seen, good_products = tuple(str(s.image) for s in goods), tuple(s.product for s in goods)
+        product = self.product or products[0]
+        self.fitted = FittedState(
+            product, known, goods_seen, gray, split.index.bit_depth, tuple(dict.fromkeys((*self.fitted.products, *products))), good_products
+        )  # fmt: skip
         return losses

@@ -54,7 +54,7 @@ def harmonize_shots(
 
 
 def check_mode_args(
-    mode: str, masks: object, refiner: object, mask_quality: bool, product: str | None, fitted: str | None
+    mode: str, masks: object, refiner: object, mask_quality: bool, product: str | None, fitted: Sequence[str]
 ) -> None:
     """Refuse argument combinations ``generate``'s ``mode`` cannot honour (ValueError naming the fix)."""
     if mode not in MODES:
@@ -65,9 +65,11 @@ def check_mode_args(
         raise ValueError("mode='harmonize' pastes the shots' own masks; drop masks= or use mode='inpaint'.")
     if mode != "text2img" and mask_quality:
         raise ValueError("mask_quality= applies to mode='text2img' (its masks come from attention).")
-    if product is not None and fitted is not None and product != fitted:
+    if product is not None and fitted and product not in fitted:
+        known = f"product {fitted[0]!r}" if len(fitted) == 1 else f"products {list(fitted)}"
         raise ValueError(
-            f"this synthesizer was fitted on product {fitted!r}, not {product!r}; fit one on {product!r} first."
+            f"this synthesizer was fitted on {known}, not {product!r}; fit it on {product!r} too "
+            f"(one folder holding every product), or fit one on {product!r}."
         )
 
 

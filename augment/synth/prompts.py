@@ -7,7 +7,9 @@ guidance pushes away from. Giving ``w_product`` or ``w_defect`` switches to doub
 (``augment.synth.guidance``, DefectDiffu): three branches, the null one (the negative prompt, by
 default ""), the product prompt and the defect prompt, with separate product and defect scales.
 Classic guidance with scale ``s`` and the product prompt as negative is the special case
-``w_product = 1 - s``, ``w_defect = s``.
+``w_product = 1 - s``, ``w_defect = s``. ``product`` picks which of a several-product model's
+products is painted on: its token in the prompts and, by default, its defect-free images, so a
+defect learned on one product can be painted on another (zero-shot transfer).
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ class Prompting:
     negative_prompt: str | None = None
     w_product: float | None = None
     w_defect: float | None = None
+    product: str | None = None  # the product painted on (its token; None: the synthesizer's first)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "product", _text("product", self.product))
         object.__setattr__(self, "prompt", _text("prompt", self.prompt))
         object.__setattr__(self, "negative_prompt", _text("negative_prompt", self.negative_prompt))
         object.__setattr__(self, "w_product", _scale("w_product", self.w_product))
@@ -79,6 +83,7 @@ class Prompting:
             record.get("negative_prompt"),
             record.get("w_product"),
             record.get("w_defect"),
+            record.get("product"),
         )
 
 

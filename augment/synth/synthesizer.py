@@ -62,7 +62,8 @@ class DefectSynthesizer(Fitting):
     The other arguments are the fields of ``SynthConfig`` (``resolution``: the model window in image
     pixels, by default the backbone's native size: 512 for SD 1.5 / 2, 1024 for SDXL; ``channels``,
     ``seed``) and of ``FittedState`` (``product``, ``defects``, ``good_images``, ``grayscale``,
-    ``bit_depth``: filled by ``fit`` and saved; pass them only to rebuild a fitted synthesizer).
+    ``bit_depth``, ``products``, ``good_products``: filled by ``fit`` and saved; pass them only to
+    rebuild a fitted synthesizer).
     The models stay where the backbone is (the embedded default: the CPU, float32); ``to(device,
     dtype)``, ``from_pretrained(..., device=, dtype=)`` and ``fit(..., device=, dtype=)`` move them.
     """
@@ -78,11 +79,21 @@ class DefectSynthesizer(Fitting):
         good_images: Sequence[str] = (),
         grayscale: bool = False,
         bit_depth: int | None = None,
+        products: Sequence[str] = (),
+        good_products: Sequence[str] = (),
     ) -> None:
         if resolution is None:
             resolution = backbone.native_resolution if backbone is not None else SynthConfig.resolution
         self.config = SynthConfig(resolution, tuple(channels), seed)
-        self.fitted = FittedState(product, tuple(defects), tuple(good_images), grayscale, bit_depth)
+        self.fitted = FittedState(
+            product,
+            tuple(defects),
+            tuple(good_images),
+            grayscale,
+            bit_depth,
+            tuple(products),
+            tuple(good_products),
+        )
         if backbone is None:
             backbone = build_embedded_backbone(self.config.resolution, self.config.channels, seed=seed)
         self.backbone = backbone
@@ -125,14 +136,15 @@ class DefectSynthesizer(Fitting):
             raise ValueError(f"unknown defect type {defect!r}; fitted types are {self.defects}.")
         return defect
 
-    def _fitted_product(self) -> str:
-        """The product name the prompts use; generation needs it (``fit`` sets it)."""
+    def _fitted_product(self, product: str | None = None) -> str:
+        """The product the prompts name: ``product`` (one of the fitted ones) or the first fitted."""
         if self.product is None:
             raise ValueError(
                 "this synthesizer has no product name; call fit(...) first or pass "
                 "product=... to DefectSynthesizer(...)."
             )
-        return self.product
+        check_mode_args("inpaint", None, None, False, product, self.fitted.products)
+        return self.product if product is None else product
 
     # ---------------------------------------------------------------- generate
     def generate(
@@ -169,16 +181,17 @@ class DefectSynthesizer(Fitting):
         harmonize switch to it from classic guidance when either is given (defaults 1 and ``guidance``).
         ``threshold``: how text2img binarises attention maps, 'otsu' (default) or 'iterative'.
         """
-        check_mode_args(mode, masks, refiner, mask_quality, product, self.product)
+        check_mode_args(mode, masks, refiner, mask_quality, product, self.fitted.products)
         method = check_threshold(threshold, mode)
         strength = DEFAULT_STRENGTH[mode] if strength is None else strength
         check_generate_counts(n, strength, steps)
-        prompting = Prompting(prompt, negative_prompt, w_product, w_defect)
+        prompting = Prompting(prompt, negative_prompt, w_product, w_defect, product)
         if mode == "text2img":
             w_p = guidance if w_product is None else w_product
             w_d = guidance * strength if w_defect is None else w_defect
             return self.text_to_image(
-                n, defect, steps, w_p, w_d, generator, max_attempts, mask_quality, method, prompt, negative_prompt
+                n, defect, steps, w_p, w_d, generator, max_attempts, mask_quality, method, prompt, negative_prompt,
+                product,
             )  # fmt: skip
         if mode == "harmonize":
             return self.harmonize(
@@ -226,11 +239,11 @@ class DefectSynthesizer(Fitting):
         seeds = seed_stream(generator)
         refine = self._refine(refiner, refiner_strength)
         shots = self.shots.get(defect, [])
-        plan = plan_sources(
-            images, masks, mask_source, self.fitted.good_images, [m for _, m in shots], mask_rotation, defect,
-            self.fitted.bit_depth,
-        )  # fmt: skip
         spec = self._paint_spec(defect, steps, strength, guidance, refine, prompting)
+        plan = plan_sources(
+            images, masks, mask_source, self.fitted.goods_of(spec.product), [m for _, m in shots], mask_rotation,
+            defect, self.fitted.bit_depth,
+        )  # fmt: skip
         return self._paint_pairs(spec, n, plan, seeds, quality_filter, max_attempts, progress, False)
 
     def _refine(
@@ -273,10 +286,9 @@ class DefectSynthesizer(Fitting):
         defect = self.check_defect(defect)
         shots, seeds = harmonize_shots(self.shots.get(defect, []), defect), seed_stream(generator)
         masks = [m for _, m in shots]
-        plan = plan_sources(
-            images, None, "real", self.fitted.good_images, masks, 0.0, defect, self.fitted.bit_depth
-        )
         spec = self._paint_spec(defect, steps, strength, guidance, None, prompting)
+        goods = self.fitted.goods_of(spec.product)
+        plan = plan_sources(images, None, "real", goods, masks, 0.0, defect, self.fitted.bit_depth)
         return self._paint_pairs(spec, n, plan, seeds, quality_filter, max_attempts, progress, True)
 
     def _paint_spec(
@@ -294,7 +306,8 @@ class DefectSynthesizer(Fitting):
                            w_defect=w_defect)  # fmt: skip
         fitted_stage = refine is not None and refine[0] is self.fitted_refiner
         return PaintSpec(
-            self.backbone, self._fitted_product(), defect, cfg, refine, self.fitted.grayscale, prompting=prompting,
+            self.backbone, self._fitted_product(prompting.product), defect, cfg, refine, self.fitted.grayscale,
+            prompting=prompting,
             refiner_name=FITTED_REFINER if fitted_stage else None,
         )  # fmt: skip
 
@@ -330,6 +343,7 @@ class DefectSynthesizer(Fitting):
         threshold: str = "otsu",
         prompt: str | None = None,
         negative_prompt: str | None = None,
+        product: str | None = None,
     ) -> list[SyntheticPair]:
         """``n`` model windows generated from the prompt, masks from the defect token's cross-attention.
 
@@ -337,11 +351,12 @@ class DefectSynthesizer(Fitting):
         scale ``w_defect``; a pair whose attention mask is empty is redrawn. ``mask_quality=True``
         adds the masks' area / IoU statistics against the shot masks to ``last_report``;
         ``threshold`` binarises the maps ('otsu' or 'iterative'); ``prompt`` (it must hold the defect
-        token) and ``negative_prompt`` replace the defect prompt and the null branch's "".
+        token) and ``negative_prompt`` replace the defect prompt and the null branch's "";
+        ``product``: which fitted product the prompts name (default: the first).
         """
         check_generate_counts(n, 1.0, steps)
         defect = self.check_defect(defect)
-        product = self._fitted_product()
+        product = self._fitted_product(product)
         texts = Prompting(prompt, negative_prompt)  # checks them
         cfg = Text2ImgConfig(
             steps, self.config.resolution, w_product, w_defect, threshold=check_threshold(threshold, "text2img"),
