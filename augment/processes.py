@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["WORLD_SIZE_VARIABLES", "process_rank", "shard_indices", "under_launcher", "wait_for_everyone"]
+__all__ = [
+    "WORLD_SIZE_VARIABLES",
+    "is_main_process",
+    "process_rank",
+    "shard_indices",
+    "under_launcher",
+    "wait_for_everyone",
+]
 
 # The variables accelerate itself reads for the world size (torchrun / ``accelerate launch``, MPI).
 WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -69,6 +76,11 @@ def process_rank() -> tuple[int, int]:
     """
     state = _state()
     return int(state.process_index), int(state.num_processes)
+
+
+def is_main_process() -> bool:
+    """Whether this is the process that writes shared files (rank 0, or the only process)."""
+    return not under_launcher() or process_rank()[0] == 0
 
 
 def wait_for_everyone() -> None:

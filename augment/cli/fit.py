@@ -27,6 +27,7 @@ from augment.files import CHECKPOINTS, VALIDATION
 from augment.models.backbone import Backbone
 from augment.models.lora import LoraSettings
 from augment.models.pretrained import load_backbone, load_refiner
+from augment.processes import is_main_process
 from augment.synth.io import is_fit_output
 from augment.synth.options import PRECISIONS
 from augment.synth.synthesizer import DefectSynthesizer
@@ -233,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
         refiner=refiner,
     )
     seconds = time.perf_counter() - t0
+    if not is_main_process():  # accelerate launch: the processes trained one model; the first saves it
+        return 0
     synth.save_pretrained(args.out)
     tail = losses[-20:]
     print(

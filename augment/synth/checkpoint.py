@@ -5,7 +5,7 @@ trained parameters (only those: a pretrained backbone's checkpoint is its adapte
 not gigabytes of frozen UNet), their moving average, the optimizer, the step, the losses so far
 and every random state the steps draw from: the batch generator (numpy), the noise generator
 (torch), torch's global CPU and CUDA generators (LoRA dropout draws from them) and fp16's
-gradient-scaler state. ``seeded_global_rng`` seeds the global generators from the fit's seed for
+gradient-scaler state (under ``accelerate launch``, every process's random streams). ``seeded_global_rng`` seeds the global generators from the fit's seed for
 the length of the fit and gives the caller's back afterwards, so ``fit(seed=0)`` is the same run
 whatever the global seed was, and a fit leaves the caller's random stream untouched.
 """
@@ -33,6 +33,7 @@ __all__ = [
     "capture",
     "checkpoint_path",
     "restore",
+    "rng_state",
     "save_checkpoint",
     "seeded_global_rng",
     "trainable_state",
@@ -51,6 +52,7 @@ class LoopState:
     gen: torch.Generator
     ema: EMAModel | None = None
     scaler: Any | None = None  # torch's GradScaler under fp16, else None
+    rank: int = 0  # this process under accelerate launch (augment.synth.ranks)
 
 
 def _cuda_index(device: torch.device) -> list[int]:
@@ -117,17 +119,34 @@ def _load_trainable(backbone: Backbone, state: dict[str, dict[str, torch.Tensor]
                 params[key].copy_(value)
 
 
-def capture(loop: LoopState, step: int, losses: list[float], cfg: FitConfig) -> dict[str, Any]:
-    """Everything a resumed fit needs after ``step`` steps, ready for ``torch.save``."""
-    device = loop.backbone.device
+def rng_state(loop: LoopState) -> dict[str, Any]:
+    """This process's random streams: batches (numpy), noise (torch), dropout (torch's global)."""
+    return {
+        "numpy_rng": loop.rng.bit_generator.state,
+        "torch_rng": loop.gen.get_state(),
+        "global_rng": _global_rng(loop.backbone.device),
+    }
+
+
+def _set_rng_state(loop: LoopState, state: dict[str, Any]) -> None:
+    loop.rng.bit_generator.state = state["numpy_rng"]
+    loop.gen.set_state(state["torch_rng"])
+    if state.get("global_rng") is not None:
+        _set_global_rng(state["global_rng"], loop.backbone.device)
+
+
+def capture(
+    loop: LoopState, step: int, losses: list[float], cfg: FitConfig, ranks: list[dict] | None = None
+) -> dict[str, Any]:
+    """Everything a resumed fit needs after ``step`` steps, ready for ``torch.save``; ``ranks``: every
+    launched process's ``rng_state``, in rank order."""
     return {
         "step": step,
         "ema": None if loop.ema is None else loop.ema.state_dict(),
         "trainable": trainable_state(loop.backbone),
         "optimizer": loop.opt.state_dict(),
-        "numpy_rng": loop.rng.bit_generator.state,
-        "torch_rng": loop.gen.get_state(),
-        "global_rng": _global_rng(device),
+        **rng_state(loop),
+        "ranks": ranks,
         "scaler": None if loop.scaler is None else loop.scaler.state_dict(),
         "losses": list(losses),
         "config": asdict(cfg),
@@ -149,10 +168,7 @@ def restore(path: Path, loop: LoopState) -> tuple[int, list[float]]:
     _load_whole(loop.backbone, state, path)
     _load_trainable(loop.backbone, state.get("trainable", {}), path)
     loop.opt.load_state_dict(state["optimizer"])
-    loop.rng.bit_generator.state = state["numpy_rng"]
-    loop.gen.set_state(state["torch_rng"])
-    if state.get("global_rng") is not None:
-        _set_global_rng(state["global_rng"], loop.backbone.device)
+    _set_rng_state(loop, state["ranks"][loop.rank] if state.get("ranks") else state)
     if loop.scaler is not None and state.get("scaler") is not None:
         loop.scaler.load_state_dict(state["scaler"])
     return int(state["step"]), list(state["losses"])

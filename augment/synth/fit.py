@@ -5,7 +5,10 @@ Each step draws a batch (``augment.synth.batches``) and takes the masked, attent
 gradient accumulation and device of ``TrainOptions`` (``augment.synth.options``). What trains is chosen in one place (``prepare_trainable``): the whole
 UNet of the embedded default, LoRA adapters of a pretrained one, and the placeholder-token rows.
 
-The weights kept after the fit are an exponential moving average of the trained ones
+Under ``accelerate launch`` each process trains on its own batches and the gradients are averaged
+before every step (``augment.synth.ranks``: no DistributedDataParallel wrapper, which would hide the
+attention processors the loss captures through); only the first process writes checkpoints and
+validation sheets. The weights kept after the fit are an exponential moving average of the trained ones
 (``diffusers.training_utils.EMAModel``, decay ``FitConfig.ema_decay``). Checkpoints (weights, their
 average, optimizer, step, every random state) are written atomically every
 ``checkpoint_every`` steps, so ``resume=True`` reaches the same final weights as an uninterrupted
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import gather_object
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
@@ -37,12 +41,14 @@ from augment.synth.checkpoint import (
     capture,
     checkpoint_path,
     restore,
+    rng_state,
     save_checkpoint,
     seeded_global_rng,
 )
 from augment.synth.losses import diffusion_loss
 from augment.synth.options import FitConfig, TrainOptions, make_accelerator, make_optimizer
 from augment.synth.precision import float32_training
+from augment.synth.ranks import average_gradients, mean_over_processes, rank_seed
 
 __all__ = [
     "Data",
@@ -161,15 +167,9 @@ def prepare_trainable(
 
 
 def _accelerator(options: TrainOptions, backbone: Backbone) -> Accelerator:
-    """The fit's Accelerator, with the backbone placed on its device (one process only, for now)."""
+    """The fit's Accelerator, with the backbone placed on its device (each launched process its own)."""
     accelerator = make_accelerator(options, backbone.device)
-    if accelerator.num_processes > 1:
-        raise ValueError(
-            f"fit trains in one process; this one is 1 of {accelerator.num_processes}. Attention "
-            "capture swaps the UNet's processors, which a DistributedDataParallel wrapper hides: "
-            "start fit without 'accelerate launch' (export and generation do run sharded)."
-        )
-    if backbone.device.type != accelerator.device.type:
+    if backbone.device.type != accelerator.device.type or accelerator.num_processes > 1:
         backbone.to(accelerator.device)
     return accelerator
 
@@ -194,9 +194,10 @@ def _optimizer_step(
                     loss = diffusion_loss(
                         backbone, batch, loop.gen, cfg.attention_loss, hooks, cfg.options.min_snr_gamma
                     )
-                check(loss)
+                check(mean_over_processes(accelerator, loss))
                 accelerator.backward(loss)
             if accelerator.sync_gradients:
+                average_gradients(accelerator, params)
                 accelerator.clip_grad_norm_(params, 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
@@ -248,9 +249,12 @@ def _loop(
         backbone.unet.enable_gradient_checkpointing()
     opt = accelerator.prepare_optimizer(make_optimizer(groups, cfg.lr, cfg.options))
     averaged = groups[0]["params"]
+    rank, seed = accelerator.process_index, rank_seed(cfg.seed, accelerator.process_index)
+    if rank:
+        torch.manual_seed(seed)  # this process's own dropout, after the shared initial weights
     loop = LoopState(
-        backbone, opt, np.random.default_rng(cfg.seed), torch.Generator().manual_seed(cfg.seed),
-        EMAModel(averaged, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None, accelerator.scaler,
+        backbone, opt, np.random.default_rng(seed), torch.Generator().manual_seed(seed),
+        EMAModel(averaged, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None, accelerator.scaler, rank,
     )  # fmt: skip
     start, losses = restore(ckpt, loop) if resume and ckpt is not None else (0, [])
     last_good = start if resume else None
@@ -265,9 +269,11 @@ def _loop(
             loop.ema.step(averaged)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if ckpt is not None and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(ckpt, capture(loop, step + 1, losses, cfg))
+            ranks = gather_object([rng_state(loop)]) if accelerator.num_processes > 1 else None
+            if accelerator.is_main_process:
+                save_checkpoint(ckpt, capture(loop, step + 1, losses, cfg, ranks))
             last_good = step + 1
-        if on_step is not None:
+        if on_step is not None and accelerator.is_main_process:
             on_step(step + 1)
     if loop.ema is not None:
         loop.ema.copy_to(averaged)

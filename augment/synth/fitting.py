@@ -26,7 +26,7 @@ from augment.synth.fit import Data, check_fit_args, check_lora, fit_defects, fit
 from augment.synth.options import FitConfig, TrainOptions, check_loop_numbers
 from augment.synth.precision import fit_precision
 from augment.synth.refiner import fit_refiner, resolve_refiner
-from augment.synth.resume import check_resume, run_identity, start_run
+from augment.synth.resume import begin_run, run_identity
 from augment.synth.validation import validation_hook
 
 __all__ = ["Fitting"]
@@ -78,6 +78,8 @@ class Fitting:
         Data holding several products (an MVTec root) fits them all in one model: one token per
         product and one per defect type, each window prompted with its own product, so a defect
         learned on one product can be painted on another (``generate(product=...)``).
+        Under ``accelerate launch`` every process runs ``fit`` on the same arguments and they train
+        one model together (``augment.synth.ranks``); save it from the first process only.
 
         ``options``: mixed precision, gradient accumulation and checkpointing, 8-bit Adam, Min-SNR
         weighting and validation sheets (``augment.synth.options.TrainOptions`` or its arguments as
@@ -117,10 +119,7 @@ class Fitting:
         run = run_identity(split, chosen, cfg, self.backbone)
         if self.backbone.class_tokens:
             run["class tokens"] = dict(self.backbone.class_tokens)
-        if resume:
-            check_resume(checkpoint_dir, run)
-        else:
-            start_run(checkpoint_dir, run)
+        begin_run(checkpoint_dir, run, resume)
         on_step = validation_hook(
             self.backbone, train_data, self.config.resolution, options, validation_dir, seed
         )

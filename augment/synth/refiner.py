@@ -26,7 +26,7 @@ from augment.models.tokens import add_placeholder_tokens, placeholder, prompt_fo
 from augment.synth.batches import TrainData
 from augment.synth.fit import train
 from augment.synth.options import FitConfig
-from augment.synth.resume import check_resume, start_run
+from augment.synth.resume import begin_run
 from augment.synth.sampling import SampleConfig, inpaint
 
 __all__ = [
@@ -127,8 +127,5 @@ def fit_refiner(
     token_ids = add_placeholder_tokens(*refiner.text_pairs[0], names)
     run = run | {"backbone": f"refiner:{refiner.source}"}
     resume = resume and checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).is_file()
-    if resume:
-        check_resume(checkpoint_dir, run)
-    else:
-        start_run(checkpoint_dir, run)
+    begin_run(checkpoint_dir, run, resume)
     return train(refiner, data, cfg, token_ids, checkpoint_dir, resume, progress, None, lora)

@@ -22,9 +22,10 @@ from augment.data.outputs import writing
 from augment.data.split import FewShotSplit
 from augment.files import CHECKPOINT, RUN
 from augment.models.backbone import Backbone
+from augment.processes import is_main_process, process_rank, under_launcher, wait_for_everyone
 from augment.synth.options import FitConfig
 
-__all__ = ["check_resume", "run_identity", "start_run"]
+__all__ = ["begin_run", "check_resume", "run_identity", "start_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,3 +97,15 @@ def check_resume(checkpoint_dir: str | Path | None, run: dict[str, Any]) -> None
             f"{'; '.join(differ)}. Fit again with the checkpoint's data and settings, or drop resume "
             "to start a new run (in another output folder to keep this one)."
         )
+
+
+def begin_run(checkpoint_dir: str | Path | None, run: dict[str, Any], resume: bool) -> None:
+    """``check_resume`` a resumed fit, else ``start_run`` a new one; under ``accelerate launch`` the
+    run names its number of processes (each draws its own batches) and the first one writes."""
+    if under_launcher():
+        run["processes"] = process_rank()[1]
+    if resume:
+        check_resume(checkpoint_dir, run)
+    elif is_main_process():
+        start_run(checkpoint_dir, run)
+    wait_for_everyone()
