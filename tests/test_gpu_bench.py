@@ -30,9 +30,9 @@ def _run(tmp_path: Path, *flags: str) -> dict:
 def test_tiny_benchmark_runs_on_the_cpu(tmp_path: Path) -> None:
     result = _run(tmp_path, "--device", "cpu", "--family", "sd")
     (row,) = result["rows"]
-    assert KEYS <= set(row)
+    assert set(row) >= KEYS
     assert row["fit_steps_per_s"] > 0
-    assert 0 < row["fit_fraction_of_matmul_peak"]
+    assert row["fit_fraction_of_matmul_peak"] > 0
 
 
 @pytest.mark.gpu

@@ -41,14 +41,6 @@ class Fitting:
     fitted: FittedState
     shots: dict[str, list[tuple[np.ndarray, np.ndarray]]]
 
-    @property
-    def product(self) -> str | None:
-        return self.fitted.product
-
-    @property
-    def defects(self) -> list[str]:
-        return list(self.fitted.defects)
-
     def fit(
         self,
         data: Data,
@@ -133,10 +125,10 @@ class Fitting:
             self.fitted_refiner = stage
         for image, mask, defect in train_data.shots:
             self.shots.setdefault(defect, []).append((image, mask))
-        known = tuple(sorted(set(self.defects) | set(chosen)))
-        gray = is_grayscale(train_data) and (self.fitted.grayscale or not self.defects)
+        known = tuple(sorted(set(self.fitted.defects) | set(chosen)))
+        gray = is_grayscale(train_data) and (self.fitted.grayscale or not self.fitted.defects)
         goods_seen, good_products = tuple(str(s.image) for s in goods), tuple(s.product for s in goods)
-        product = self.product or products[0]
+        product = self.fitted.product or products[0]
         self.fitted = FittedState(
             product, known, goods_seen, gray, split.index.bit_depth, tuple(dict.fromkeys((*self.fitted.products, *products))), good_products
         )  # fmt: skip
