@@ -259,7 +259,8 @@ def _loop(
     start, losses = restore(ckpt, loop) if resume and ckpt is not None else (0, [])
     last_good = start if resume else None
     backbone.unet.train()
-    bar = tqdm(range(start, cfg.steps), desc="fit", initial=start, total=cfg.steps, disable=not progress)
+    quiet = not progress or not accelerator.is_main_process
+    bar = tqdm(range(start, cfg.steps), desc="fit", initial=start, total=cfg.steps, disable=quiet)
     for step in bar:
         _warm_up(opt, cfg, step)
         check = functools.partial(_check_finite, step=step, ckpt=ckpt, last_good=last_good, lr=cfg.lr)
