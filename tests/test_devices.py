@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from augment.cli import main
+from augment.cli import build_parser, main
 from augment.devices import resolve_device, resolve_dtype
+from augment.loaders.export import export_dataset
 from augment.synth.synthesizer import DefectSynthesizer
 
 TINY = {"resolution": 16, "channels": (8, 16, 16)}
@@ -135,9 +137,27 @@ def test_fit_and_generate_on_the_gpu_in_bf16(tiny_pills: Path) -> None:
 
 @pytest.mark.parametrize("command", ["fit", "generate", "export", "evaluate"])
 def test_commands_take_device_and_dtype(command: str) -> None:
-    from augment.cli import build_parser
-
     sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
     actions = {a.dest: a for a in sub._actions}
     assert actions["device"].default == "auto"
     assert (actions["dtype"].default, actions["dtype"].choices) == (None, ["fp32", "bf16", "fp16"])
+
+
+def test_export_paints_in_the_dtype_asked(tiny_pills: Path, tmp_path: Path) -> None:
+    synth = DefectSynthesizer(**TINY)
+    synth.fit(tiny_pills, defects=["spot"], steps=1, batch_size=1, progress=False)
+    synth.save_pretrained(tmp_path / "model")
+    out = tmp_path / "export"
+    counts = export_dataset(
+        tmp_path / "model",
+        tiny_pills,
+        out,
+        ratio=0.5,
+        defects=["spot"],
+        progress=False,
+        device="cpu",
+        dtype="bf16",
+    )
+    assert counts["synthetic"] >= 1
+    state = json.loads((out / ".defect-synth-export.json").read_text())
+    assert state["dtype"] == "bf16"

@@ -148,3 +148,18 @@ def test_per_defect_evaluation_extracts_each_image_once(tiny_pills: Path, bank: 
     real, fake = load_image_set(tiny_pills), load_image_set(bank)
     evaluate(real, fake, EvalConfig(metrics=("kid",), kid_subsets=2), extractor=Counting(), per_defect=True)
     assert Counting.seen == len(real.files()) + len(fake.files())
+
+
+def test_evaluate_places_the_network_and_records_it(tiny_pills: Path):
+    real = load_image_set(tiny_pills)
+    report = evaluate(
+        real,
+        real,
+        EvalConfig(metrics=("prc",)),
+        extractor=_DummyFeatureExtractor(),
+        device="cpu",
+        dtype="bf16",
+    )
+    assert report["features"]["dtype"] == "bf16"
+    assert report["device"] == "cpu"
+    assert report["comparisons"]["all"]["prc"]["precision"] == 1.0
