@@ -81,15 +81,24 @@ def test_checkpoint_keeps_only_the_trained_weights(tiny_pills: Path, tmp_path: P
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("kind", ["sd", "sdxl"])
-def test_resume_on_cuda_in_fp16_equals_uninterrupted(kind: Kind, tiny_pills: Path, tmp_path: Path) -> None:
-    """The same code on a GPU: CUDA's global generator and fp16's grad scaler are checkpointed too."""
+def test_resume_on_cuda_in_fp16_restores_every_state(kind: Kind, tiny_pills: Path, tmp_path: Path) -> None:
+    """The same code on a GPU: CUDA's global generator and fp16's grad scaler are checkpointed too.
+
+    GPU kernels (cuDNN, attention backward) are not bitwise deterministic, so the weights are
+    compared loosely; the random states and the scaler, which a lost state would change, exactly.
+    """
     kw = KW | {"checkpoint_every": 2, "dtype": "fp16"}
     whole = _synth(kind, "cuda")
     whole.fit(tiny_pills, steps=4, checkpoint_dir=tmp_path / "whole", **kw)
     _synth(kind, "cuda").fit(tiny_pills, steps=2, checkpoint_dir=tmp_path / "cut", **kw)
-    state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)
-    assert state["scaler"] is not None
-    assert "cuda" in state["global_rng"]
     resumed = _synth(kind, "cuda")
     resumed.fit(tiny_pills, steps=4, checkpoint_dir=tmp_path / "cut", resume=True, **kw)
-    _same(whole, resumed)
+    a, b = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False) for d in ("whole", "cut"))
+    assert a["scaler"] is not None
+    assert a["scaler"] == b["scaler"]
+    assert a["numpy_rng"] == b["numpy_rng"]
+    for key in ("cpu", "cuda"):
+        assert torch.equal(a["global_rng"][key], b["global_rng"][key])
+    assert torch.equal(a["torch_rng"], b["torch_rng"])
+    for key, value in _lora(whole).items():
+        torch.testing.assert_close(_lora(resumed)[key], value, rtol=0, atol=1e-3)
