@@ -74,11 +74,14 @@ def write_summary(state: DemoState) -> None:
     lines = ["# defect-synth demo", "", f"Output folder: `{state.out}`", ""]
     split = state.summary.get("split", {})
     if split:
-        lines += ["| defect | shots | test |", "|---|---|---|"]
-        lines += [f"| {d} | {v['shots']} | {v['test']} |" for d, v in sorted(split["per_defect"].items())]
+        lines += ["| defect | shots | validation | test |", "|---|---|---|---|"]
+        lines += [
+            f"| {d} | {v['shots']} | {v.get('val', 0)} | {v['test']} |"
+            for d, v in sorted(split["per_defect"].items())
+        ]
         lines += [
             "",
-            f"Defect-free: {split['good_train']} train, {split['good_test']} test "
+            f"Defect-free: {split['good_train']} train, {split.get('good_val', 0)} validation, {split['good_test']} test "
             f"(split protocol: {split['protocol']}, seed {split['seed']}).",
         ]
     lines += _result_lines(state.summary)

@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {product}: " + ", ".join(f"{d}={n}" for d, n in counts.items()))
         s = split.summary()
         print(
-            f"  split {s['protocol']} seed {s['seed']}: shots={s['shots']} test_defects={s['test_defects']} "
-            f"good_train={s['good_train']} good_test={s['good_test']}"
+            f"  split {s['protocol']} seed {s['seed']}: shots={s['shots']} val_defects={s['val_defects']} "
+            f"test_defects={s['test_defects']} good_train={s['good_train']} good_val={s['good_val']} "
+            f"good_test={s['good_test']}"
         )
         for path, reason in index.skipped:
             print(f"  skipped {path}: {reason}")
