@@ -27,7 +27,7 @@ def test_without_a_bank_the_shots_are_compared(state: DemoState):
     demo_steps.step_evaluate(state)
     result = state.summary["evaluate"]
     assert result["fake"] == "real shots"
-    assert (result["n_real"], result["n_fake"]) == (12, 6)
+    assert (result["n_real"], result["n_fake"]) == (len(state.split.test_defects), 6)
     assert Path(result["report"]).read_text().startswith("# Demo: generation metrics")
 
 
