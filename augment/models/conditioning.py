@@ -157,9 +157,9 @@ def predict_noise(
     added = {k: v.to(dtype) for k, v in cond.added.items()} or None
     return backbone.unet(
         x.to(dtype),
-        t,
+        t.to(x.device),  # the UNet moves a 0-d timestep to the input's device, not a 1-d one
         encoder_hidden_states=cond.hidden.to(dtype),
-        class_labels=cond.class_labels,
+        class_labels=None if cond.class_labels is None else cond.class_labels.to(x.device),
         added_cond_kwargs=added,
         cross_attention_kwargs=cross_attention_kwargs,
     ).sample.float()

@@ -164,7 +164,8 @@ def restore(path: Path, loop: LoopState) -> tuple[int, list[float]]:
     """Put the checkpoint at ``path`` back into ``loop``; returns (step, losses so far)."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     if loop.ema is not None and state.get("ema") is not None:
-        loop.ema.load_state_dict(state["ema"])
+        loop.ema.load_state_dict(state["ema"])  # read onto the CPU: back beside the weights it averages
+        loop.ema.to(device=loop.backbone.device)
     _load_whole(loop.backbone, state, path)
     _load_trainable(loop.backbone, state.get("trainable", {}), path)
     loop.opt.load_state_dict(state["optimizer"])
