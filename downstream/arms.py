@@ -6,7 +6,10 @@
   painting into the defect-free training images, or a dataset's own shots copy-pasted;
 * ``copy-paste``: real shot defects pasted with feathered blending at random places on the
   foreground of defect-free training images (``augment.loaders.copy_paste.CopyPasteSource``);
-* ``procedural``: procedural masks (augment.masks.shapes.procedural_mask) painted as a darkening.
+* ``procedural``: procedural masks (augment.masks.shapes.procedural_mask) painted as a darkening;
+* ``perlin``: DRAEM-style anomalies (augment.masks.perlin.perlin_anomaly): Perlin-noise masks on
+  the foreground of a defect-free training image, filled with texture cut from another one and
+  blended; no real defect needed.
 
 Every function takes explicit counts per defect type and a seed; same seed, same pairs.
 """
@@ -22,7 +25,8 @@ import numpy as np
 from augment.data.pairs import SyntheticPair
 from augment.loaders.copy_paste import CopyPasteSource, Shot
 from augment.loaders.sources import DefectSource
-from augment.masks.foreground import estimate_foreground
+from augment.masks.foreground import ForegroundCache, estimate_foreground
+from augment.masks.perlin import check_image, perlin_anomaly
 from augment.masks.shapes import PROCEDURAL_KINDS, procedural_mask
 
 __all__ = [
@@ -30,11 +34,12 @@ __all__ = [
     "check_arms",
     "copy_paste_pairs",
     "paint_darkening",
+    "perlin_pairs",
     "procedural_pairs",
     "synthetic_pairs",
 ]
 
-ARMS = ("real", "synthetic", "copy-paste", "procedural")
+ARMS = ("real", "synthetic", "copy-paste", "procedural", "perlin")
 
 
 def check_arms(arms: Sequence[str], synthetic: str | Path | None) -> list[str]:
@@ -93,4 +98,40 @@ def procedural_pairs(
             ).astype(np.uint8)
             record = {"arm": "procedural", "defect": defect, "kind": kind, "good_index": g, "seed": seed}
             out.append(SyntheticPair(paint_darkening(goods[g], mask, rng), mask, record))
+    return out
+
+
+def _check_goods(goods: Sequence[np.ndarray], per_defect: Mapping[str, int]) -> None:
+    if not goods:
+        raise ValueError(
+            "perlin pairs need at least one defect-free image, got none; pass the training goods."
+        )
+    bad = {d: n for d, n in per_defect.items() if not isinstance(n, (int, np.integer)) or n < 0}
+    if bad:
+        raise ValueError(f"per_defect counts must be integers >= 0, got {bad}.")
+    for k, good in enumerate(goods):
+        check_image(good, f"goods[{k}]")
+
+
+def perlin_pairs(
+    goods: Sequence[np.ndarray], per_defect: Mapping[str, int], seed: int
+) -> list[SyntheticPair]:
+    """DRAEM-style anomalies on random defect-free images, textured from another one (exact masks).
+
+    The texture comes from a different image than the one painted when there are several; gray
+    results are stored as RGB (a `SyntheticPair` is RGB).
+    """
+    _check_goods(goods, per_defect)
+    rng = np.random.default_rng(seed)
+    foregrounds = ForegroundCache(goods)
+    out = []
+    for defect, n in sorted(per_defect.items()):
+        for _ in range(n):
+            g = int(rng.integers(len(goods)))
+            t = (g + 1 + int(rng.integers(len(goods) - 1))) % len(goods) if len(goods) > 1 else g
+            image, mask, info = perlin_anomaly(goods[g], goods[t], rng, foregrounds[g])
+            if image.ndim == 2:
+                image = np.repeat(image[..., None], 3, axis=2)
+            record = {"arm": "perlin", "defect": defect, "good_index": g, "texture_index": t, "seed": seed}
+            out.append(SyntheticPair(image, mask, record | info))
     return out

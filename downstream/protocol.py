@@ -7,7 +7,7 @@ defect-free test images, predictions upsampled to each image's own size. Metrics
 all test images and per defect type (that type's test images plus all defect-free test images).
 
 A saved synthesizer is asked for its pairs once (seed of the first run) and the same pairs serve
-every seed, as a bank would; copy-paste and procedural pairs are redrawn with each seed.
+every seed, as a bank would; copy-paste, procedural and perlin pairs are redrawn with each seed.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from augment.data.pairs import SyntheticPair
 from augment.data.resize import resize_image, resize_mask
 from augment.data.split import FewShotSplit
 from augment.loaders.sources import describe, open_source
-from downstream.arms import check_arms, copy_paste_pairs, procedural_pairs, synthetic_pairs
+from downstream.arms import check_arms, copy_paste_pairs, perlin_pairs, procedural_pairs, synthetic_pairs
 from downstream.data import Item, SegmentationSet, target_size, train_augmentation
 from downstream.metrics import DEFAULT_BINS, SegmentationMetrics
 from downstream.trainer import TrainConfig, Trainer, build_model, predict
@@ -197,6 +197,8 @@ class ArmData:
             return _to_items(copy_paste_pairs(shots, goods, self.counts, seed), size, arm)
         if arm == "procedural":
             return _to_items(procedural_pairs(goods, self.counts, seed), size, arm)
+        if arm == "perlin":
+            return _to_items(perlin_pairs(goods, self.counts, seed), size, arm)
         if arm == "synthetic":
             assert self.source is not None  # checked by check_arms
             if self.source.kind != "synthesizer":  # banks and copy-paste redraw with each seed
