@@ -4,9 +4,10 @@ A 2-D Perlin noise at a random scale per axis (2**0..2**5 periods across the ima
 canvas rotated by a random angle, is thresholded at 0.5 and kept on the product's foreground. The
 region is filled with a random crop of another image of the dataset (DRAEM takes DTD textures; a
 dataset's own defect-free images need no download), jittered by a few of DRAEM's colour and
-brightness augmenters, and blended with a random opacity (the paper's beta in [0.1, 1.0)). The
-returned mask is exact: 1 where a pixel's value changed after blending (rounding leaves some masked
-pixels unchanged at low opacity), 0 elsewhere; a draw that changes nothing is redrawn.
+brightness augmenters, and blended with a random opacity (the paper's beta in [0.1, 1.0); its code
+draws the texture's weight from (0.2, 1]). The returned mask is exact: 1 where a pixel's value
+changed after blending (rounding leaves some masked pixels unchanged at low opacity: on KSDD the
+masks fill 98-100 % of their outlines), 0 elsewhere; a draw that changes nothing is redrawn.
 
 Why our own noise: Perlin noise is about 20 lines of numpy (the DRAEM code carries its own too).
 The packages that offer it are unmaintained C extensions (``noise``, last release 2015),
