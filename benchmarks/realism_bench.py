@@ -47,7 +47,9 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--modes", default="inpaint,harmonize")
     p.add_argument("--n", type=int, default=34, help="generated pairs per mode and pastes per seed")
-    p.add_argument("--paste-seeds", default="0,1,2,3")
+    p.add_argument("--paste-seeds", default="0,1,2,3", help="copy-paste draws to compare with ('' for none)")
+    p.add_argument("--sample-steps", type=int, default=12, help="denoising steps per pair (generate's steps)")
+    p.add_argument("--strength", type=float, default=None, help="default: each mode's own")
     p.add_argument("--side", type=int, default=128, help="crop side in image pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -105,7 +107,14 @@ def main() -> None:
     for mode in args.modes.split(","):
         t0 = time.perf_counter()
         pairs = synth.generate(
-            args.n, defect=args.defect, mode=mode, images=goods, generator=args.seed, progress=False
+            args.n,
+            defect=args.defect,
+            mode=mode,
+            images=goods,
+            generator=args.seed,
+            steps=args.sample_steps,
+            strength=args.strength,
+            progress=False,
         )
         seconds = time.perf_counter() - t0
         row = measure(
@@ -114,7 +123,7 @@ def main() -> None:
         rows.append(row | {"pairs_per_s": len(pairs) / seconds, "report": synth.last_report})
         sheet(out / f"sheet_{mode}.png", shots, pairs, args.side)
     paste = CopyPasteSource.from_shots([(i, m, args.defect) for i, m in shots])
-    for seed in (int(s) for s in args.paste_seeds.split(",")):
+    for seed in (int(s) for s in args.paste_seeds.split(",") if s.strip()):
         pairs = paste.draw({args.defect: args.n}, goods, seed)
         rows.append(
             measure(
