@@ -40,6 +40,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--defect", action="append", dest="defects")
     p.add_argument("--out", required=True, help="output folder (model, bank, contact sheet, timings)")
     p.add_argument("--steps", type=int, default=1000)
+    p.add_argument(
+        "--model", help="a fitted synthesizer folder: skip the fit and time generation only (fit_seconds null)"
+    )
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--n", type=int, default=8, help="pairs to generate per defect type")
     p.add_argument("--sample-steps", type=int, default=12)
@@ -50,11 +53,15 @@ def parse_args() -> argparse.Namespace:
 
 
 def bench_defect(split, defect: str, args: argparse.Namespace, out: Path) -> tuple[dict, list]:
-    synth = DefectSynthesizer(resolution=args.resolution, seed=args.seed)
-    t0 = time.perf_counter()
-    losses = synth.fit(split, defects=[defect], steps=args.steps, seed=args.seed)
-    fit_s = time.perf_counter() - t0
-    synth.save_pretrained(out / f"model_{defect}")
+    fit_s, losses = None, [float("nan")]
+    if args.model:
+        synth = DefectSynthesizer.from_pretrained(args.model)
+    else:
+        synth = DefectSynthesizer(resolution=args.resolution, seed=args.seed)
+        t0 = time.perf_counter()
+        losses = synth.fit(split, defects=[defect], steps=args.steps, seed=args.seed)
+        fit_s = time.perf_counter() - t0
+        synth.save_pretrained(out / f"model_{defect}")
     t0 = time.perf_counter()
     pairs = synth.generate(args.n, defect=defect, steps=args.sample_steps, generator=args.seed)
     gen_s = time.perf_counter() - t0
@@ -63,8 +70,8 @@ def bench_defect(split, defect: str, args: argparse.Namespace, out: Path) -> tup
         row_up = upscaled_rate(synth, defect, pairs, args)
     row = {
         "defect": defect,
-        "fit_seconds": round(fit_s, 1),
-        "steps": args.steps,
+        "fit_seconds": None if fit_s is None else round(fit_s, 1),
+        "steps": None if args.model else args.steps,
         "final_loss": round(float(np.mean(losses[-20:])), 4),
         "pairs": len(pairs),
         "pairs_per_second": round(len(pairs) / gen_s, 3),
