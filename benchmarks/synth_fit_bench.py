@@ -41,7 +41,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", required=True, help="output folder (model, bank, contact sheet, timings)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument(
-        "--model", help="a fitted synthesizer folder: skip the fit and time generation only (fit_seconds null)"
+        "--model",
+        help="a fitted synthesizer folder: skip the fit and time generation only (fit_seconds null)",
     )
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--n", type=int, default=8, help="pairs to generate per defect type")
