@@ -9,14 +9,21 @@
 * ``procedural``: procedural masks (augment.masks.shapes.procedural_mask) painted as a darkening;
 * ``perlin``: DRAEM-style anomalies (augment.masks.perlin.perlin_anomaly): Perlin-noise masks on
   the foreground of a defect-free training image, filled with texture cut from another one and
-  blended; no real defect needed.
+  blended; no real defect needed;
+* ``synthetic-only``, ``copy-paste-only``, ``perlin-only``: the same pairs, but the training set holds no real defect
+  image (defect-free training images + the pairs): what does the source alone teach the detector?
+
+An arm is a source of pairs (``pair_source``: its name without ``-only``, or none for ``real``) and
+whether the real shots are trained on (``uses_real_defects``); the protocol knows nothing else
+about it. A new source is one entry in ``PAIR_MAKERS`` plus its names in ``ARMS``.
 
 Every function takes explicit counts per defect type and a seed; same seed, same pairs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -31,15 +38,30 @@ from augment.masks.shapes import PROCEDURAL_KINDS, procedural_mask
 
 __all__ = [
     "ARMS",
+    "ONLY",
+    "PAIR_MAKERS",
+    "PairInputs",
     "check_arms",
     "copy_paste_pairs",
     "paint_darkening",
+    "pair_source",
     "perlin_pairs",
     "procedural_pairs",
     "synthetic_pairs",
+    "uses_real_defects",
 ]
 
-ARMS = ("real", "synthetic", "copy-paste", "procedural", "perlin")
+ARMS = (
+    "real",
+    "synthetic",
+    "copy-paste",
+    "procedural",
+    "perlin",
+    "synthetic-only",
+    "copy-paste-only",
+    "perlin-only",
+)
+ONLY = "-only"  # suffix of the arms trained without any real defect image
 
 
 def check_arms(arms: Sequence[str], synthetic: str | Path | None) -> list[str]:
@@ -47,12 +69,27 @@ def check_arms(arms: Sequence[str], synthetic: str | Path | None) -> list[str]:
     unknown = [a for a in arms if a not in ARMS]
     if unknown or not arms:
         raise ValueError(f"unknown or no arms {list(unknown) or list(arms)}; choose from {list(ARMS)}.")
-    if "synthetic" in arms and synthetic is None:
+    no_maker = sorted(
+        {str(pair_source(a)) for a in arms if a != "real" and pair_source(a) not in PAIR_MAKERS}
+    )
+    if no_maker:
+        raise ValueError(f"no pair maker for {no_maker}: add one to downstream.arms.PAIR_MAKERS.")
+    if any(pair_source(a) == "synthetic" for a in arms) and synthetic is None:
         raise ValueError(
             "the 'synthetic' arm needs a source: pass synthetic=FOLDER (a bank, a saved synthesizer "
             "or a dataset), or leave 'synthetic' out of the arms."
         )
     return list(dict.fromkeys(arms))
+
+
+def pair_source(arm: str) -> str | None:
+    """The source of the arm's extra pairs (``copy-paste-only`` -> ``copy-paste``); None for ``real``."""
+    return None if arm == "real" else arm.removesuffix(ONLY)
+
+
+def uses_real_defects(arm: str) -> bool:
+    """Whether the arm trains on the real shots (every arm but the ``-only`` ones)."""
+    return not arm.endswith(ONLY)
 
 
 def _tagged(pairs: Sequence[SyntheticPair], arm: str) -> list[SyntheticPair]:
@@ -135,3 +172,33 @@ def perlin_pairs(
             record = {"arm": "perlin", "defect": defect, "good_index": g, "texture_index": t, "seed": seed}
             out.append(SyntheticPair(image, mask, record | info))
     return out
+
+
+@dataclass(frozen=True)
+class PairInputs:
+    """What a pair maker may use: defect-free training images, the real shots, a synthetic source."""
+
+    goods: Sequence[np.ndarray]
+    shots: Sequence[Shot]
+    source: DefectSource | None = None
+    progress: bool = False
+
+
+PairMaker = Callable[[PairInputs, Mapping[str, int], int], list[SyntheticPair]]
+
+
+def _synthetic(inputs: PairInputs, per_defect: Mapping[str, int], seed: int) -> list[SyntheticPair]:
+    if inputs.source is None:
+        raise ValueError("the synthetic pairs need a source (synthetic=FOLDER); none was given.")
+    return synthetic_pairs(inputs.source, per_defect, inputs.goods, seed, inputs.progress)
+
+
+# pair source -> maker(inputs, per_defect, seed)
+PAIR_MAKERS: dict[str, PairMaker] = {
+    "synthetic": _synthetic,
+    "copy-paste": lambda inputs, per_defect, seed: copy_paste_pairs(
+        inputs.shots, inputs.goods, per_defect, seed
+    ),
+    "procedural": lambda inputs, per_defect, seed: procedural_pairs(inputs.goods, per_defect, seed),
+    "perlin": lambda inputs, per_defect, seed: perlin_pairs(inputs.goods, per_defect, seed),
+}

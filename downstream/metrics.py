@@ -8,7 +8,8 @@ grow with the number or size of test images. When every probability lies on a bi
 results equal scikit-learn's exact ones; otherwise pixels that share a bin count as ties, which
 moves AUROC and AP by at most about ``1 / bins`` of their curve's slope (tested against sklearn).
 
-IoU is taken at the threshold 0.5 (a bin edge for even ``bins``, so it is exact): ``iou_defect``
+F1 and IoU are taken at a threshold (0.5 unless given; the benchmark passes the one chosen on
+validation, ``best_f1_threshold``), a bin edge so they are exact: ``iou_defect``
 is the defect class's IoU over all test pixels pooled, ``miou`` the mean of the defect and
 defect-free classes' IoU. An empty union counts as IoU 1 (nothing to find, nothing predicted),
 as in smp's ``zero_division=1``. Image AUROC scores each image by its largest pixel probability and
@@ -18,6 +19,7 @@ is exact (one number per image is kept).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,54 +62,91 @@ def pixel_histograms(
 
 
 def _cumulative(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """True and false positives predicted at each threshold, from the highest bin down."""
-    return np.cumsum(pos[::-1]), np.cumsum(neg[::-1])
+    """True and false positives predicted at each threshold, from the highest bin down (last axis)."""
+    return np.cumsum(pos[..., ::-1], axis=-1), np.cumsum(neg[..., ::-1], axis=-1)
 
 
-def auroc_from_histograms(pos: np.ndarray, neg: np.ndarray) -> float:
+def _scalar(x: np.ndarray) -> float | np.ndarray:
+    return float(x) if np.ndim(x) == 0 else x
+
+
+def _divide(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, empty), where=den > 0)
+
+
+# The histogram metrics below take histograms on the last axis, with any leading axes (the bootstrap
+# passes a batch of resampled histograms); a single histogram gives a float.
+
+
+def auroc_from_histograms(pos: np.ndarray, neg: np.ndarray) -> Any:
     """Area under the ROC curve (trapezoids through the bin edges); NaN with only one class."""
-    n_pos, n_neg = int(pos.sum()), int(neg.sum())
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    n_pos, n_neg = pos.sum(-1, keepdims=True), neg.sum(-1, keepdims=True)
     tp, fp = _cumulative(pos, neg)
-    tpr = np.concatenate([[0.0], tp / n_pos])
-    fpr = np.concatenate([[0.0], fp / n_neg])
-    return float(np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2))
+    zero = np.zeros((*pos.shape[:-1], 1))
+    tpr = np.concatenate([zero, _divide(tp, n_pos, math.nan)], axis=-1)
+    fpr = np.concatenate([zero, _divide(fp, n_neg, math.nan)], axis=-1)
+    area = np.sum((fpr[..., 1:] - fpr[..., :-1]) * (tpr[..., 1:] + tpr[..., :-1]) / 2, axis=-1)
+    return _scalar(np.where((n_pos[..., 0] > 0) & (n_neg[..., 0] > 0), area, math.nan))
 
 
-def ap_from_histograms(pos: np.ndarray, neg: np.ndarray) -> float:
+def ap_from_histograms(pos: np.ndarray, neg: np.ndarray) -> Any:
     """Average precision, ``sum (R_n - R_{n-1}) P_n`` as in sklearn; NaN without defect pixels."""
-    n_pos = int(pos.sum())
-    if n_pos == 0:
-        return math.nan
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    n_pos = pos.sum(-1, keepdims=True)
     tp, fp = _cumulative(pos, neg)
-    predicted = tp + fp
-    precision = np.divide(tp, predicted, out=np.ones_like(tp, dtype=np.float64), where=predicted > 0)
-    recall = np.concatenate([[0.0], tp / n_pos])
-    return float(np.sum((recall[1:] - recall[:-1]) * precision))
+    precision = _divide(tp, tp + fp, 1.0)
+    recall = np.concatenate([np.zeros((*pos.shape[:-1], 1)), _divide(tp, n_pos, math.nan)], axis=-1)
+    ap = np.sum((recall[..., 1:] - recall[..., :-1]) * precision, axis=-1)
+    return _scalar(np.where(n_pos[..., 0] > 0, ap, math.nan))
 
 
-def f1_max_from_histograms(pos: np.ndarray, neg: np.ndarray) -> float:
+def _f1_curve(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """F1 when the top 1, 2, ... bins are called defect (0 without defect pixels)."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    tp, fp = _cumulative(pos, neg)
+    n_pos = pos.sum(-1, keepdims=True)
+    return _divide(2 * tp, tp + fp + n_pos, 0.0)
+
+
+def f1_max_from_histograms(pos: np.ndarray, neg: np.ndarray) -> Any:
     """Best F1 over the bin-edge thresholds; 0 without defect pixels."""
-    n_pos = int(pos.sum())
-    if n_pos == 0:
-        return 0.0
-    tp, fp = _cumulative(pos, neg)
-    f1 = 2 * tp / (2 * tp + fp + (n_pos - tp))
-    return float(f1.max())
+    return _scalar(_f1_curve(pos, neg).max(axis=-1))
 
 
-def iou_from_histograms(pos: np.ndarray, neg: np.ndarray, threshold: float = 0.5) -> tuple[float, float]:
+def best_f1_threshold(pos: np.ndarray, neg: np.ndarray, default: float = 0.5) -> float:
+    """The bin edge ``k / bins`` whose ``p >= k / bins`` rule has the best F1 (the highest edge of ties).
+
+    Meant for validation histograms: the threshold then applied on test. ``default`` without defect pixels.
+    """
+    pos, neg = np.asarray(pos), np.asarray(neg)
+    if pos.ndim != 1 or pos.shape != neg.shape:
+        raise ValueError(f"expected two 1-D histograms of one length, got {pos.shape} and {neg.shape}.")
+    if pos.sum() == 0:
+        return default
+    top = int(np.argmax(_f1_curve(pos, neg)))  # bins from the top: index j is the edge bins-1-j
+    return (len(pos) - 1 - top) / len(pos)
+
+
+def _confusion(pos: np.ndarray, neg: np.ndarray, threshold: float) -> tuple[np.ndarray, ...]:
+    """(tp, fp, fn, tn) when ``p >= threshold`` is called defect (exact at bin edges)."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    cut = math.ceil(threshold * pos.shape[-1] - 1e-9)
+    return pos[..., cut:].sum(-1), neg[..., cut:].sum(-1), pos[..., :cut].sum(-1), neg[..., :cut].sum(-1)
+
+
+def iou_from_histograms(pos: np.ndarray, neg: np.ndarray, threshold: float = 0.5) -> tuple[Any, Any]:
     """IoU of the defect and of the defect-free class when ``p >= threshold`` is called defect."""
-    bins = len(pos)
-    cut = math.ceil(threshold * bins - 1e-9)
-    tp, fp = int(pos[cut:].sum()), int(neg[cut:].sum())
-    fn, tn = int(pos[:cut].sum()), int(neg[:cut].sum())
+    tp, fp, fn, tn = _confusion(pos, neg, threshold)
+    return _scalar(_divide(tp, tp + fp + fn, 1.0)), _scalar(_divide(tn, tn + fn + fp, 1.0))
 
-    def iou(inter: int, union: int) -> float:
-        return inter / union if union else 1.0
 
-    return iou(tp, tp + fp + fn), iou(tn, tn + fn + fp)
+def f1_from_histograms(pos: np.ndarray, neg: np.ndarray, threshold: float = 0.5) -> Any:
+    """F1 of the defect class when ``p >= threshold`` is called defect (1 when there is nothing to find
+    and nothing is predicted, as for IoU)."""
+    tp, fp, fn, _ = _confusion(pos, neg, threshold)
+    return _scalar(_divide(2 * tp, 2 * tp + fp + fn, 1.0))
 
 
 def image_auroc(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:
@@ -118,12 +157,17 @@ def image_auroc(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Te
     return float(roc_auc_score(y, s))
 
 
-def metrics_from_histograms(pos: np.ndarray, neg: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """All pixel metrics of one pair of histograms."""
+def metrics_from_histograms(pos: np.ndarray, neg: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    """All pixel metrics of a pair of histograms (floats; arrays for leading axes).
+
+    ``f1``, ``iou_defect`` and ``miou`` at ``threshold``; ``f1_max`` at the best threshold of these
+    very histograms (an upper bound, not for reporting on test).
+    """
     iou_defect, iou_good = iou_from_histograms(pos, neg, threshold)
     return {
         "pixel_auroc": auroc_from_histograms(pos, neg),
         "pixel_ap": ap_from_histograms(pos, neg),
+        "f1": f1_from_histograms(pos, neg, threshold),
         "f1_max": f1_max_from_histograms(pos, neg),
         "iou_defect": iou_defect,
         "miou": (iou_defect + iou_good) / 2,
@@ -190,6 +234,8 @@ __all__ = [
     "SegmentationMetrics",
     "ap_from_histograms",
     "auroc_from_histograms",
+    "best_f1_threshold",
+    "f1_from_histograms",
     "f1_max_from_histograms",
     "image_auroc",
     "iou_from_histograms",

@@ -1,8 +1,9 @@
-"""Benchmark reports: JSON, a markdown table, a bar chart and a sheet of predictions (PNG).
+"""Benchmark reports: results.json, report.md, and PNGs (learning curves, shots sweep, bars, predictions).
 
-Numbers are mean ± sample standard deviation over seeds. The difference to the ``real`` arm is
-paired: taken seed by seed (same seed, same initial weights and sampler), then averaged. Charts
-are drawn with PIL (matplotlib is not a dependency of the library).
+Numbers are mean ± sample standard deviation over seeds, measured on the test part of the split
+only. The difference to the ``real`` arm is paired (same seed, same test images) and comes with
+the 95 % bootstrap interval over seeds × test images of ``downstream.stats``; the verdict says
+"better" or "worse" only when that interval excludes 0. Charts are drawn with PIL.
 """
 
 from __future__ import annotations
@@ -18,10 +19,30 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from augment.data.sheets import save_contact_sheet
+from downstream.plots import COLOURS, Series, colour_of, line_chart, side_by_side
 
-METRICS = ("pixel_auroc", "pixel_ap", "f1_max", "iou_defect", "miou", "image_auroc")
+METRICS = ("pixel_auroc", "pixel_ap", "f1", "iou_defect", "miou", "image_auroc")
+HEADLINE = ("pixel_ap", "miou")  # the metrics with an interval and a verdict in the tables
 BASELINE = "real"
-COLOURS = [(90, 90, 90), (220, 80, 40), (40, 120, 220), (60, 170, 90), (170, 80, 190)]
+NAMES = {
+    "pixel_auroc": "pixel AUROC",
+    "pixel_ap": "pixel AP",
+    "f1": "F1",
+    "iou_defect": "IoU",
+    "miou": "mIoU",
+    "image_auroc": "image AUROC",
+}
+
+__all__ = [
+    "METRICS",
+    "bar_chart",
+    "curves_chart",
+    "markdown",
+    "prediction_tiles",
+    "shots_chart",
+    "summarise",
+    "write_report",
+]
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -57,46 +78,164 @@ def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, d
     return out
 
 
-def _cell(entry: dict[str, float]) -> str:
-    text = f"{entry['mean']:.3f} ± {entry['std']:.3f}"
-    if "delta_mean" in entry and not math.isnan(entry["delta_mean"]):
-        text += f" ({entry['delta_mean']:+.3f})"
-    return text
+def _as_sweep(result: dict[str, Any]) -> dict[str, Any]:
+    """A single ``run_benchmark`` result as a one-setting sweep."""
+    if "settings" in result:
+        return result
+    return {
+        "settings": [{"setting": None, "label": "", "result": result}],
+        "wall_s": result.get("wall_s", math.nan),
+    }
 
 
-def markdown(result: dict[str, Any], summary: dict[str, Any]) -> str:
-    """The report as markdown: what was run, then one table per scope."""
-    cfg, split = result["config"], result["split"]
-    source = result.get("synthetic_source")
-    lines = [
+def _interval_cell(iv: dict[str, Any] | None) -> str:
+    if not iv or math.isnan(iv["diff"]):
+        return "–"
+    return f"{iv['diff']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]"
+
+
+def _table(result: dict[str, Any], summary: dict[str, Any], scope: str) -> list[str]:
+    """One row per arm: mean ± std of every metric, intervals and verdicts of the headline metrics."""
+    ivs = result.get("intervals", {}).get(scope, {})
+    ratios = {a: v["chosen"] for a, v in result.get("ratio_search", {}).items()}
+    head = ["arm", "ratio"]
+    for m in HEADLINE:
+        head += [NAMES[m], f"Δ {NAMES[m]} [95 % CI]"]
+    head += [NAMES[m] for m in METRICS if m not in HEADLINE] + [
+        "verdict (" + ", ".join(NAMES[m] for m in HEADLINE) + ")"
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for arm, values in summary[scope].items():
+        row = [arm, f"{ratios[arm]:g}" if arm in ratios else "–"]
+        for m in HEADLINE:
+            row += [
+                f"{values[m]['mean']:.3f} ± {values[m]['std']:.3f}",
+                _interval_cell(ivs.get(arm, {}).get(m)),
+            ]
+        row += [f"{values[m]['mean']:.3f} ± {values[m]['std']:.3f}" for m in METRICS if m not in HEADLINE]
+        row.append(
+            "baseline"
+            if arm == BASELINE
+            else ", ".join(ivs.get(arm, {}).get(m, {}).get("verdict", "–") for m in HEADLINE)
+        )
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _header(sweep: dict[str, Any]) -> list[str]:
+    first = sweep["settings"][0]["result"]
+    cfg, split, mach = first["config"], first["split"], first.get("machine", {})
+    ratio = cfg["synthetic_ratio"]
+    ratio_text = (
+        f"chosen per arm among {cfg['ratio_grid']} by the mean validation AP"
+        if ratio == "auto"
+        else f"{ratio}"
+    )
+    return [
         "# Downstream benchmark",
         "",
-        f"- data: `{result['split_files']['root']}` (fingerprint {split['fingerprint']}), split "
-        f"{split['protocol']}: {split['shots']} shots, {split['good_train']} defect-free train; test "
-        f"{split['test_defects']} defect + {split['good_test']} defect-free images",
-        f"- model: smp {cfg['arch']} / {cfg['encoder']} (depth {cfg['encoder_depth']}, no pretrained "
-        f"weights), loss {cfg['loss']}, {cfg['steps']} steps × batch {cfg['batch_size']}, input "
-        f"{result['input_size'][0]}×{result['input_size'][1]}, crop {cfg['crop']}, seeds {cfg['seeds']}",
-        f"- extra pairs per defect type: {result['extra_per_defect']}; synthetic source: "
-        f"{source['kind'] + ' ' + source['path'] + ' (' + source['fingerprint'] + ')' if source else 'none'}",
-        f"- pixel metrics binned over all test pixels ({cfg['bins']} probability bins); IoU at 0.5; "
-        "image AUROC from each image's max pixel score",
-        f"- wall time {result.get('wall_s', math.nan):.0f} s; versions: "
-        + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
-        "",
-        f"mean ± std over seeds; in brackets the paired difference to arm `{BASELINE}`.",
+        f"- data: `{first['split_files']['root']}` (fingerprint {split['fingerprint']}), split {split['protocol']} "
+        f"(seed {split['seed']}): {split['good_train']} defect-free training images; validation "
+        f"{split.get('val_defects', 0)} defect + {split.get('good_val', 0)} defect-free images; test "
+        f"{split['test_defects']} defect + {split['good_test']} defect-free images.",
+        "- **Every number below is measured on the test part only**, which no choice has seen. Chosen on "
+        f"validation: the checkpoint (validated every {cfg['eval_every']} steps, best validation pixel AP, the "
+        "same rule for every arm), the F1 / IoU / mIoU threshold (best validation F1), the synthetic ratio "
+        f"(extra pairs per real shot: {ratio_text}).",
+        f"- model: smp {cfg['arch']} / {cfg['encoder']} (depth {cfg['encoder_depth']}, no pretrained weights), "
+        f"loss {cfg['loss']}, {cfg['steps']} steps × batch {cfg['batch_size']}, input "
+        f"{first['input_size'][0]}×{first['input_size'][1]}, crop {cfg['crop']}, seeds {cfg['seeds']}",
+        f"- device {mach.get('device', cfg.get('device'))}{' (' + mach['gpu'] + ')' if mach.get('gpu') else ''}, "
+        f"{cfg['dtype']}, {mach.get('threads_per_job', cfg.get('threads'))} torch thread(s) per job, "
+        f"{mach.get('workers', cfg.get('workers'))} worker process(es); wall time {sweep.get('wall_s', math.nan):.0f} s",
+        "- pixel metrics over all test pixels pooled (binned, "
+        f"{cfg['bins']} probability bins); image AUROC from each image's largest pixel probability",
+        f"- Δ: paired difference to `{BASELINE}` (same seed, same test images), mean over seeds, with its 95 % "
+        f"bootstrap interval over seeds × test images ({cfg['n_boot']} replicates, pixel metrics recomputed "
+        "from the resampled images' pixels); the verdict is *better* / *worse* only when the interval excludes 0, "
+        "else *no measurable difference*.",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in first["versions"].items()),
         "",
     ]
-    for scope, arms in summary.items():
+
+
+def markdown(result: dict[str, Any], summary: dict[str, Any] | None = None) -> str:
+    """The report as markdown: what was run and how, then the tables of each shots setting."""
+    sweep = _as_sweep(result)
+    lines = _header(sweep)
+    for entry in sweep["settings"]:
+        res = entry["result"]
+        summ = summarise(res["runs"]) if summary is None or len(sweep["settings"]) > 1 else summary
+        title = entry["label"] or res["split"]["protocol"]
+        shots = entry.get("shots_per_defect") or res["split"]["per_defect"]
+        lines += [f"## {title}: all test images", ""]
         lines += [
-            f"## {scope}",
+            f"Shots per defect type: {json.dumps({d: v if isinstance(v, int) else v['shots'] for d, v in shots.items()})}",
             "",
-            "| arm | " + " | ".join(METRICS) + " |",
-            "|---" * (len(METRICS) + 1) + "|",
         ]
-        lines += [f"| {arm} | " + " | ".join(_cell(v[m]) for m in METRICS) + " |" for arm, v in arms.items()]
-        lines.append("")
+        lines += [*_table(res, summ, "all"), ""]
+        for scope in [s for s in summ if s != "all"]:
+            lines += [
+                f"### {title}: {scope} (its test images + the defect-free ones)",
+                "",
+                *_table(res, summ, scope),
+                "",
+            ]
+    lines += [
+        "## Validation learning curves",
+        "",
+        "![validation pixel AP against step, every arm](curves.png)",
+        "",
+    ]
+    if len(sweep["settings"]) > 1:
+        lines += ["## Gain over real against the number of shots", "", "![gain over real](shots.png)", ""]
+    lines += ["## Predictions (test images, first seed)", "", "![predictions](predictions.png)", ""]
     return "\n".join(lines)
+
+
+def curves_chart(result: dict[str, Any], title: str = "") -> Image.Image:
+    """Validation pixel AP against step: a thin line per seed and a thick mean per arm."""
+    arms = list(dict.fromkeys(r["arm"] for r in result["runs"]))
+    series = []
+    for a, arm in enumerate(arms):
+        curves = [r["curve"] for r in result["runs"] if r["arm"] == arm]
+        colour = colour_of(a)
+        series += [Series(None, [p[0] for p in c], [p[1] for p in c], colour, 1) for c in curves]
+        steps = [p[0] for p in curves[0]]
+        mean = [float(np.nanmean([c[k][1] for c in curves])) for k in range(len(steps))]
+        series.append(Series(arm, steps, mean, colour, 3))
+    return line_chart(series, f"validation pixel AP {title}".strip(), "step", "val AP")
+
+
+def shots_chart(sweep: dict[str, Any], metric: str = "pixel_ap") -> Image.Image:
+    """Each arm's paired gain over real (mean, 95 % interval) against the number of shots per type."""
+    points: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for entry in sweep["settings"]:
+        counts = list(entry["shots_per_defect"].values())
+        x = float(np.mean(counts)) if counts else math.nan
+        for arm, ivs in entry["result"].get("intervals", {}).get("all", {}).items():
+            points.setdefault(arm, []).append((x, ivs[metric]))
+    series = []
+    for a, (arm, pts) in enumerate(points.items()):
+        pts = sorted(pts, key=lambda p: p[0])
+        series.append(
+            Series(
+                arm,
+                [p[0] for p in pts],
+                [p[1]["diff"] for p in pts],
+                colour_of(a + 1),
+                2,
+                [p[1]["low"] for p in pts],
+                [p[1]["high"] for p in pts],
+            )
+        )
+    return line_chart(
+        series,
+        f"gain in test {NAMES[metric]} over real (95 % CI)",
+        "shots per defect type",
+        "Δ",
+        zero_line=True,
+    )
 
 
 def bar_chart(
@@ -113,15 +252,18 @@ def bar_chart(
         draw.text((4, y - 6), f"{k / 5:.1f}", fill="black")
     arms = list(summary_scope)
     bar_w = group_w * 0.8 / max(1, len(arms))
+
+    def y_of(v: float) -> float:
+        return top + plot_h * (1 - min(max(v, 0.0), 1.0))
+
     for g, metric in enumerate(METRICS):
         x0 = left + g * group_w + group_w * 0.1
-        draw.text((x0, height - bottom + 6), metric, fill="black")
+        draw.text((x0, height - bottom + 6), NAMES[metric], fill="black")
         for a, arm in enumerate(arms):
             mean, std = summary_scope[arm][metric]["mean"], summary_scope[arm][metric]["std"]
             if math.isnan(mean):
                 continue
             xa = x0 + a * bar_w
-            y_of = lambda v: top + plot_h * (1 - min(max(v, 0.0), 1.0))  # noqa: E731
             draw.rectangle([xa, y_of(mean), xa + bar_w - 2, top + plot_h], fill=COLOURS[a % len(COLOURS)])
             xc = xa + bar_w / 2 - 1
             draw.line([(xc, y_of(mean - std)), (xc, y_of(mean + std))], fill="black", width=2)
@@ -140,39 +282,57 @@ def _overlay(image: np.ndarray, prob: np.ndarray) -> np.ndarray:
 
 
 def prediction_tiles(previews: dict[str, Any]) -> list[tuple[np.ndarray, np.ndarray | None, str]]:
-    """Per test image: the truth outlined, then each arm's probability in red, p >= 0.5 outlined."""
+    """Per test image: the truth outlined, then each arm's probability in red, its validation threshold outlined."""
     tiles: list[tuple[np.ndarray, np.ndarray | None, str]] = []
+    thresholds = previews.get("thresholds", {})
     for k, (image, mask, defect) in enumerate(
         zip(previews["originals"], previews["masks"], previews["defects"], strict=False)
     ):
         tiles.append((image, mask, f"truth: {defect}"))
         for arm, probs in previews["probs"].items():
             full = cv2.resize(probs[k], (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-            tiles.append((_overlay(image, probs[k]), (full >= 0.5).astype(np.uint8), arm))
+            cut = thresholds.get(arm, 0.5)
+            tiles.append(
+                (_overlay(image, probs[k]), (full >= cut).astype(np.uint8), f"{arm} (p ≥ {cut:.2f})")
+            )
     return tiles
 
 
+def _jsonable(sweep: dict[str, Any]) -> dict[str, Any]:
+    settings = [
+        {k: v for k, v in e.items() if k != "result"}
+        | {
+            "result": {k: v for k, v in e["result"].items() if k != "previews"}
+            | {"summary": summarise(e["result"]["runs"])}
+        }
+        for e in sweep["settings"]
+    ]
+    return {k: v for k, v in sweep.items() if k != "settings"} | {"settings": settings}
+
+
 def write_report(result: dict[str, Any], out: str | Path) -> dict[str, Path]:
-    """Write results.json, report.md, bars.png and predictions.png into ``out``; returns their paths."""
+    """Write results.json, report.md, curves.png, bars.png, predictions.png (and shots.png for a sweep)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarise(result["runs"])
-    data = {k: v for k, v in result.items() if k != "previews"} | {"summary": summary}
+    sweep = _as_sweep(result)
+    last = sweep["settings"][-1]["result"]
     paths = {
         "json": out / "results.json",
         "markdown": out / "report.md",
+        "curves": out / "curves.png",
         "bars": out / "bars.png",
         "predictions": out / "predictions.png",
     }
-    paths["json"].write_text(json.dumps(data, indent=2, default=str))
-    paths["markdown"].write_text(markdown(result, summary))
-    bar_chart(summary["all"]).save(paths["bars"])
-    tiles = prediction_tiles(result["previews"])
+    paths["json"].write_text(json.dumps(_jsonable(sweep), indent=2, default=str))
+    paths["markdown"].write_text(markdown(sweep))
+    side_by_side([curves_chart(e["result"], e["label"]) for e in sweep["settings"]]).save(paths["curves"])
+    bar_chart(summarise(last["runs"])["all"]).save(paths["bars"])
+    if len(sweep["settings"]) > 1:
+        paths["shots"] = out / "shots.png"
+        shots_chart(sweep).save(paths["shots"])
+    tiles = prediction_tiles(last["previews"])
     if tiles:
-        save_contact_sheet(paths["predictions"], tiles, columns=1 + len(result["previews"]["probs"]))
+        save_contact_sheet(paths["predictions"], tiles, columns=1 + len(last["previews"]["probs"]))
     else:
         paths.pop("predictions")
     return paths
-
-
-__all__ = ["METRICS", "bar_chart", "markdown", "prediction_tiles", "summarise", "write_report"]

@@ -8,6 +8,10 @@ defect-free images, uniform sampling would show a defect once in 15 images. When
 adding pairs does not make the real shots rarer. Deterministic on CPU
 for a given seed: model init, sampler and augmentation each take it, loading runs in the main
 process, and ``torch.use_deterministic_algorithms`` is on during training.
+
+``device`` and ``dtype`` (fp32, or bf16 autocast: weights and the loss stay fp32) come from
+``augment.devices``; ``channels_last`` stores activations NHWC, which oneDNN's CPU convolutions and
+CUDA's tensor cores both prefer.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm.auto import tqdm
 
+from augment.devices import resolve_dtype
 from downstream.data import SegmentationSet, to_tensor
 
 logger = logging.getLogger(__name__)
@@ -85,6 +90,8 @@ class TrainConfig:
     real_defect_share: float = 0.5
     seed: int = 0
     device: str = "cpu"
+    dtype: str = "fp32"
+    channels_last: bool = True
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -94,9 +101,30 @@ class TrainConfig:
             raise ValueError(f"defect_fraction must lie in [0, 1], got {self.defect_fraction}.")
         check_share(self.real_defect_share)
         build_loss(self.loss)
+        check_precision(self.dtype, self.device)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def check_precision(dtype: str, device: str | torch.device) -> torch.dtype:
+    """The compute dtype for ``dtype`` (fp32 or bf16 autocast) on ``device`` (ValueError otherwise)."""
+    resolved = resolve_dtype(dtype, device)
+    if resolved not in (torch.float32, torch.bfloat16):
+        raise ValueError(
+            f"the benchmark trains in fp32 or bf16 (autocast), got dtype={dtype!r}; use 'bf16' on a GPU."
+        )
+    return resolved
+
+
+def autocast(device: str | torch.device, dtype: str) -> torch.autocast:
+    """bf16 autocast on ``device`` when ``dtype`` is bf16; a disabled context for fp32."""
+    resolved = check_precision(dtype, device)
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=resolved == torch.bfloat16)
+
+
+def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 def check_share(real_defect_share: float) -> float:
@@ -176,6 +204,8 @@ class Trainer:
         cfg = self.config
         torch.set_flush_denormal(True)
         model = self.model.to(cfg.device).train()
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
         loss_fn = build_loss(cfg.loss)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
@@ -184,8 +214,9 @@ class Trainer:
         try:
             bar = tqdm(self._loader(), total=cfg.steps, desc="train", disable=not cfg.progress, leave=False)
             for batch in bar:
-                logits = model(batch["image"].to(cfg.device))
-                loss = loss_fn(logits, batch["mask"].to(cfg.device))
+                with autocast(cfg.device, cfg.dtype):
+                    logits = model(_layout(batch["image"].to(cfg.device), cfg.channels_last))
+                loss = loss_fn(logits.float(), batch["mask"].to(cfg.device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -200,17 +231,40 @@ class Trainer:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: np.ndarray, batch_size: int = 8, device: str = "cpu") -> np.ndarray:
-    """Defect probabilities (N, H, W) float32 of NHWC uint8 images at the model's input size."""
+def predict(
+    model: nn.Module,
+    images: np.ndarray,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    dtype: str = "fp32",
+    channels_last: bool = True,
+) -> np.ndarray:
+    """Defect probabilities (N, H, W) float32 of NHWC uint8 images at the model's input size.
+
+    Leaves the model in eval mode; a caller in the middle of training puts it back with ``train()``.
+    """
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise ValueError(f"predict expects NHWC uint8 RGB images, got {images.shape} {images.dtype}.")
     torch.set_flush_denormal(True)
     model = model.to(device).eval()
-    out = [
-        torch.sigmoid(model(to_tensor(images[i : i + batch_size]).to(device)))[:, 0].cpu().numpy()
-        for i in range(0, len(images), batch_size)
-    ]
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    out = []
+    for i in range(0, len(images), batch_size):
+        with autocast(device, dtype):
+            logits = model(_layout(to_tensor(images[i : i + batch_size]).to(device), channels_last))
+        out.append(torch.sigmoid(logits.float())[:, 0].cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
 
-__all__ = ["LOSSES", "TrainConfig", "Trainer", "build_loss", "build_model", "predict", "sampling_weights"]
+__all__ = [
+    "LOSSES",
+    "TrainConfig",
+    "Trainer",
+    "autocast",
+    "build_loss",
+    "build_model",
+    "check_precision",
+    "predict",
+    "sampling_weights",
+]

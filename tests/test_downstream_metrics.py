@@ -7,9 +7,23 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import average_precision_score, jaccard_score, precision_recall_curve, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    f1_score,
+    jaccard_score,
+    precision_recall_curve,
+    roc_auc_score,
+)
 
-from downstream.metrics import SegmentationMetrics, image_auroc, pixel_histograms
+from downstream.metrics import (
+    SegmentationMetrics,
+    best_f1_threshold,
+    f1_from_histograms,
+    f1_max_from_histograms,
+    image_auroc,
+    metrics_from_histograms,
+    pixel_histograms,
+)
 
 BINS = 100
 
@@ -118,3 +132,30 @@ def test_bad_inputs_are_refused(probs: np.ndarray, masks: np.ndarray, match: str
 def test_bad_bins_are_refused() -> None:
     with pytest.raises(ValueError, match="bins must be an integer"):
         SegmentationMetrics(bins=1)
+
+
+def test_f1_at_a_threshold_matches_sklearn() -> None:
+    probs, masks = _case("mixed", seed=3)
+    pos, neg = pixel_histograms(probs, masks, BINS)
+    y, s = masks.ravel(), probs.ravel()
+    for threshold in (0.3, 0.5, 0.71):
+        assert f1_from_histograms(pos, neg, threshold) == pytest.approx(
+            f1_score(y, s >= threshold), abs=1e-12
+        )
+
+
+def test_best_threshold_reaches_the_best_f1() -> None:
+    probs, masks = _case("mixed", seed=4)
+    pos, neg = pixel_histograms(probs, masks, BINS)
+    threshold = best_f1_threshold(pos, neg)
+    assert f1_from_histograms(pos, neg, threshold) == pytest.approx(f1_max_from_histograms(pos, neg))
+    assert best_f1_threshold(np.zeros(BINS), neg) == 0.5
+
+
+def test_histogram_metrics_take_a_batch() -> None:
+    hists = [pixel_histograms(*_case("mixed", seed=k), BINS) for k in range(3)]
+    pos, neg = np.stack([h[0] for h in hists]), np.stack([h[1] for h in hists])
+    batched = metrics_from_histograms(pos, neg, 0.4)
+    for k, (p, n) in enumerate(hists):
+        for name, value in metrics_from_histograms(p, n, 0.4).items():
+            assert batched[name][k] == pytest.approx(value)

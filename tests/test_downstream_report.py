@@ -13,7 +13,7 @@ from augment.data.index import index_folder, load_sample_arrays
 from augment.data.pairs import write_pair
 from augment.data.split import make_split
 from downstream.arms import copy_paste_pairs
-from downstream.protocol import BenchmarkConfig, _to_items, run_benchmark
+from downstream.protocol import BenchmarkConfig, run_benchmark, to_items
 from downstream.report import METRICS, summarise, write_report
 
 TINY = {
@@ -49,8 +49,11 @@ def test_every_arm_and_seed_is_run(report) -> None:
 
 def test_json_parses_and_records_provenance(report) -> None:
     _, paths = report
-    data = json.loads(paths["json"].read_text())
+    data = json.loads(paths["json"].read_text())["settings"][0]["result"]
     assert data["synthetic_source"]["kind"] == "bank"
+    assert data["scored_on"] == "test"
+    assert {"diffusers", "peft", "transformers", "accelerate"} <= set(data["versions"])
+    assert data["machine"]["device"] == "cpu"
     assert data["split"]["shots"] > 0
     assert data["config"]["steps"] == 2
     assert "torch" in data["versions"]
@@ -64,7 +67,7 @@ def test_markdown_has_a_row_per_arm(report) -> None:
         assert f"| {arm} |" in text
 
 
-@pytest.mark.parametrize("name", ["bars", "predictions"])
+@pytest.mark.parametrize("name", ["bars", "predictions", "curves"])
 def test_pngs_are_images(report, name: str) -> None:
     _, paths = report
     with Image.open(paths[name]) as im:
@@ -110,7 +113,7 @@ def test_cli_writes_the_report(tiny_pills: Path, tmp_path: Path) -> None:
         ]
     )
     assert code == 0
-    result = json.loads((tmp_path / "results.json").read_text())
+    result = json.loads((tmp_path / "results.json").read_text())["settings"][0]["result"]
     assert result["arms"] == ["real"]
     assert result["config"]["real_defect_share"] == 0.6
     assert (tmp_path / "split.json").is_file()
@@ -141,7 +144,7 @@ def test_arm_pairs_are_marked_extra(tiny_pills: Path) -> None:
     split = make_split(index_folder(tiny_pills))
     image, mask = load_sample_arrays(split.shots[0])
     pairs = copy_paste_pairs([(image, mask, split.shots[0].defect)], [image], {split.shots[0].defect: 1}, 0)
-    assert all(item.extra for item in _to_items(pairs, (32, 32), "copy-paste"))
+    assert all(item.extra for item in to_items(pairs, (32, 32), "copy-paste"))
 
 
 def test_split_without_test_defects_is_refused(tiny_pills: Path) -> None:

@@ -1,4 +1,4 @@
-"""``defect-synth benchmark``: train the same detector on each arm and report on the same test set."""
+"""``defect-synth benchmark``: train the same detector on each arm, choose on validation, report on test."""
 
 from __future__ import annotations
 
@@ -6,37 +6,67 @@ import argparse
 import time
 from pathlib import Path
 
-from augment.cli.common import add_skip_invalid, add_threads, report_invalid
+from augment.cli.common import DEVICE_FLAGS, add_skip_invalid, report_invalid
 from augment.data.index import index_folder
 from augment.data.outputs import check_location, refuse_foreign
-from augment.data.split import FewShotSplit, load_split, make_split
+from augment.data.split import FewShotSplit, load_split
+from augment.devices import DEVICE_CHOICES
 from augment.files import SPLIT
 from downstream.arms import ARMS
-from downstream.protocol import BenchmarkConfig, run_benchmark
+from downstream.config import DEFAULT_SEEDS, RATIO_GRID, BenchmarkConfig
+from downstream.protocol import run_sweep
 from downstream.report import write_report
+from downstream.shots import THIRD, Setting, base_split, parse_shots
 
 # library argument spellings in error messages -> this command's flags
 FLAGS = {
     "pass synthetic=FOLDER": "pass --synthetic FOLDER",
     "out of the arms": "out of --arms",
     "skip_invalid=True": "--skip-invalid",
+    "synthetic_ratio": "--ratio",
+    "eval_every": "--eval-every",
+    "workers=": "--workers ",
+    "workers must": "--workers must",
+    "threads must": "--threads must",
+    **DEVICE_FLAGS,
 }
+
+
+def _ratio(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--ratio must be a number > 0 or 'auto', got {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset folder (MVTec layout or generic)")
     parser.add_argument("--split", help="a saved split JSON to reuse (default: make one from --data)")
     parser.add_argument(
-        "--shots", type=int, default=None, help="K shots per defect type (default: first third)"
+        "--shots",
+        default=THIRD,
+        help=f"shots per defect type: a list such as 1,3,5,{THIRD} runs the protocol at each, on the same "
+        f"validation and test images ({THIRD} = the first third by file name; default {THIRD})",
     )
     parser.add_argument(
-        "--synthetic", help="saved synthesizer, bank/export or dataset folder (for arm 'synthetic')"
+        "--synthetic", help="saved synthesizer, bank/export or dataset folder (for the synthetic arms)"
     )
     parser.add_argument("--arms", default="real,copy-paste", help=f"comma-separated, from {','.join(ARMS)}")
     parser.add_argument(
-        "--seeds", type=int, default=3, help="number of seeds (0..N-1), at least 3 for a claim"
+        "--seeds",
+        type=int,
+        default=len(DEFAULT_SEEDS),
+        help="number of seeds (0..N-1), at least 5 for a claim",
     )
     parser.add_argument("--steps", type=int, default=300, help="optimiser steps per run (same for every arm)")
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=50,
+        help="validate every N steps; the best validation AP checkpoint is tested",
+    )
     parser.add_argument("--resolution", type=int, default=256, help="longer side of the model input (px)")
     parser.add_argument("--crop", type=int, default=None, help="train on crops of this side (multiple of 32)")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -45,7 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder", default="resnet18", help="smp encoder name (no pretrained weights)")
     parser.add_argument("--encoder-depth", type=int, default=5)
     parser.add_argument("--decoder-channels", default="256,128,64,32,16", help="one width per encoder stage")
-    parser.add_argument("--ratio", type=float, default=2.0, help="extra pairs per real shot (default 2)")
+    parser.add_argument(
+        "--ratio",
+        type=_ratio,
+        default=2.0,
+        help="extra pairs per real shot (default 2), or 'auto': chosen per arm among "
+        f"{','.join(f'{r:g}' for r in RATIO_GRID)} on validation (trains every ratio)",
+    )
     parser.add_argument(
         "--real-defect-share",
         type=float,
@@ -53,7 +89,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of the defect draws kept by the real shots when an arm adds extra defect pairs "
         "(default 0.5; the real arm is unaffected)",
     )
-    add_threads(parser)
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help=f"{DEVICE_CHOICES} (default auto: the GPU when torch sees one, else the CPU)",
+    )
+    parser.add_argument(
+        "--dtype", choices=["fp32", "bf16"], default="fp32", help="fp32, or bf16 autocast (for a GPU)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="CPU processes running (seed, arm) jobs side by side (default 1)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="torch threads per job (default 1); results are identical whatever --workers",
+    )
     add_skip_invalid(parser)
     parser.add_argument("--out", required=True, help="output folder for results.json, report.md and PNGs")
 
@@ -63,6 +119,7 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
         seeds=tuple(range(args.seeds)),
         steps=args.steps,
+        eval_every=args.eval_every,
         resolution=args.resolution,
         crop=args.crop,
         batch_size=args.batch_size,
@@ -73,20 +130,26 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         decoder_channels=tuple(int(c) for c in args.decoder_channels.split(",")),
         synthetic_ratio=args.ratio,
         real_defect_share=args.real_defect_share,
+        device=args.device,
+        dtype=args.dtype,
+        workers=args.workers,
+        threads=args.threads,
     )
 
 
-def _split(args: argparse.Namespace) -> FewShotSplit:
+def _split(args: argparse.Namespace, settings: list[Setting]) -> FewShotSplit:
     """The saved ``--split``, or a new one of ``--data`` (without its invalid files with --skip-invalid)."""
     if args.split:
         return load_split(args.split)
     index = index_folder(args.data, skip_invalid=args.skip_invalid)
     report_invalid(index)
-    return make_split(index, shots=args.shots)
+    return base_split(index, settings)
 
 
 # What the benchmark writes in its output folder: a folder holding only these is an earlier benchmark's.
-REPORT_NAMES = frozenset({"results.json", "report.md", "bars.png", "predictions.png", SPLIT})
+REPORT_NAMES = frozenset(
+    {"results.json", "report.md", "bars.png", "curves.png", "shots.png", "predictions.png", SPLIT}
+)
 
 
 def is_benchmark_output(out: Path) -> bool:
@@ -95,13 +158,14 @@ def is_benchmark_output(out: Path) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    settings = parse_shots(args.shots)
     what = "benchmark output folder"
     refuse_foreign(Path(args.out), what, is_benchmark_output, "Choose an empty or new folder for the report.")
     check_location(args.out, what)
-    split = _split(args)
+    split = _split(args, settings)
     t0 = time.perf_counter()
-    result = run_benchmark(split, config, synthetic=args.synthetic)
-    paths = write_report(result, args.out)
+    sweep = run_sweep(split, settings, config, synthetic=args.synthetic)
+    paths = write_report(sweep, args.out)
     split.save(Path(args.out) / SPLIT)
     print(paths["markdown"].read_text())
     print(f"wall time {time.perf_counter() - t0:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))

@@ -65,7 +65,10 @@ def _result_lines(summary: dict[str, Any]) -> list[str]:
             f"{arm} {_num(ap, '.3f')}/{_num(bench['miou'][arm], '.3f')}"
             for arm, ap in bench["pixel_ap"].items()
         )
-        lines.append(f"- benchmark, pixel AP / mIoU (mean of 3 seeds): {per_arm} -> `{bench['report']}`")
+        lines.append(
+            f"- benchmark, test pixel AP / mIoU (mean of {bench.get('seeds', 2)} seeds, {bench['steps']} steps: a small "
+            f"demo run, not a claim; use >= 5 seeds at the documented budget): {per_arm} -> `{bench['report']}`"
+        )
     return ["", *lines] if lines else []
 
 

@@ -1,0 +1,81 @@
+"""The shots sweep: settings parsed, fewer shots on the same validation and test images, shots.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from augment.data.index import index_folder
+from augment.data.split import PARTS
+from downstream.config import BenchmarkConfig
+from downstream.protocol import run_sweep
+from downstream.report import write_report
+from downstream.shots import base_split, fewer_shots, parse_shots, sweep_splits
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("1,3,5", [1, 3, 5]), ("2, third", [2, None]), ("", [None]), (None, [None])]
+)
+def test_shots_lists_are_parsed(text: str | None, expected: list) -> None:
+    assert parse_shots(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "match"), [("0,1", "positive integers"), ("a", "positive integers"), ("1,1", "twice")]
+)
+def test_bad_shots_lists_are_refused(text: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        parse_shots(text)
+
+
+def test_fewer_shots_keep_every_other_part(tiny_pills: Path) -> None:
+    base = base_split(index_folder(tiny_pills), [None])
+    one = fewer_shots(base, 1, seed=0)
+    assert {d: len(v) for d, v in one.shots_by_defect().items()} == {"crack": 1, "scratch": 1, "spot": 1}
+    assert set(one.shots) < set(base.shots)
+    for part in PARTS[1:]:
+        assert one.part(part) == base.part(part)
+    assert fewer_shots(base, 1, seed=0).shots == one.shots
+
+
+def test_every_setting_shares_validation_and_test(tiny_pills: Path) -> None:
+    settings = parse_shots("1,3")
+    splits = sweep_splits(base_split(index_folder(tiny_pills), settings), settings)
+    assert [len(s.shots) for _, s in splits] == [3, 9]
+    assert splits[0][1].test == splits[1][1].test
+    assert splits[0][1].validation == splits[1][1].validation
+
+
+def test_more_shots_than_the_base_split_has_are_refused(tiny_pills: Path) -> None:
+    base = base_split(index_folder(tiny_pills), [None])
+    with pytest.raises(ValueError, match="fewer for"):
+        sweep_splits(base, [3, None])
+
+
+def test_sweep_report_has_the_shots_plot(tiny_pills: Path, tmp_path: Path) -> None:
+    settings = parse_shots("1,third")
+    config = BenchmarkConfig(
+        arms=("real", "copy-paste"),
+        seeds=(0, 1),
+        steps=2,
+        eval_every=1,
+        encoder="tu-resnet10t",
+        encoder_depth=3,
+        decoder_channels=(16, 8, 8),
+        resolution=64,
+        batch_size=4,
+        progress=False,
+        previews=1,
+        n_boot=50,
+    )
+    sweep = run_sweep(base_split(index_folder(tiny_pills), settings), settings, config)
+    paths = write_report(sweep, tmp_path)
+    assert [e["label"] for e in sweep["settings"]] == ["1 shot", "first third"]
+    for name in ("shots", "curves"):
+        with Image.open(paths[name]) as im:
+            assert im.size[0] > 300
+    text = paths["markdown"].read_text()
+    assert "measured on the test part only" in text
+    assert "## 1 shot: all test images" in text
