@@ -87,7 +87,7 @@ def arm_data(tiny_pills: Path, tmp_path_factory: pytest.TempPathFactory) -> ArmD
     return ArmData(load_items(split.shots, size, "real"), load_items(split.good_train, size, "real"), bank)
 
 
-@pytest.mark.parametrize("arm", ["synthetic-only", "copy-paste-only"])
+@pytest.mark.parametrize("arm", ["synthetic-only", "copy-paste-only", "perlin-only"])
 def test_only_arms_train_on_no_real_defect_image(arm_data: ArmData, arm: str) -> None:
     items = training_items(arm_data, Job(arm, 0, 1.0))
     assert not [it for it in items if not it.extra and it.mask.any()]
