@@ -148,3 +148,8 @@ def test_items_of_different_sizes_are_refused() -> None:
     items[1] = Item(np.zeros((16, 16, 3), np.uint8), np.zeros((16, 16), np.uint8), "good", "real")
     with pytest.raises(ValueError, match="share one size"):
         SegmentationSet(items)
+
+
+@pytest.mark.parametrize("steps", [1, 10, 11])
+def test_short_runs_train(steps: int) -> None:
+    assert len(_train(seed=0, steps=steps)[0]) == steps
