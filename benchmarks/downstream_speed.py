@@ -30,9 +30,21 @@ from downstream.selection import BestCheckpoint
 from downstream.trainer import TrainConfig, Trainer, build_model
 
 VARIANTS = {
-    "resnet18 d5 (256..16)": {"encoder": "resnet18", "encoder_depth": 5, "decoder_channels": [256, 128, 64, 32, 16]},
-    "resnet18 d4 (128..16)": {"encoder": "resnet18", "encoder_depth": 4, "decoder_channels": [128, 64, 32, 16]},
-    "resnet10t d4 (64..8)": {"encoder": "tu-resnet10t", "encoder_depth": 4, "decoder_channels": [64, 32, 16, 8]},
+    "resnet18 d5 (256..16)": {
+        "encoder": "resnet18",
+        "encoder_depth": 5,
+        "decoder_channels": [256, 128, 64, 32, 16],
+    },
+    "resnet18 d4 (128..16)": {
+        "encoder": "resnet18",
+        "encoder_depth": 4,
+        "decoder_channels": [128, 64, 32, 16],
+    },
+    "resnet10t d4 (64..8)": {
+        "encoder": "tu-resnet10t",
+        "encoder_depth": 4,
+        "decoder_channels": [64, 32, 16, 8],
+    },
 }
 
 
@@ -43,7 +55,9 @@ def layout_round(data: dict, variant: str, channels_last: bool, steps: int, batc
     t0 = time.perf_counter()
     trainer.run()
     train_s = time.perf_counter() - t0
-    keeper = BestCheckpoint(data["validation"], every=1, bins=1000, batch_size=batch, channels_last=channels_last)
+    keeper = BestCheckpoint(
+        data["validation"], every=1, bins=1000, batch_size=batch, channels_last=channels_last
+    )
     trainer.step = steps  # one validation pass, as at the last step
     t0 = time.perf_counter()
     keeper(trainer)
@@ -66,7 +80,6 @@ def main() -> None:
     torch.set_flush_denormal(True)
     split = make_split(index_folder(args.data))
 
-
     size = target_size(load_sample_arrays(split.good_train[0])[0].shape, args.resolution)
     crop = (min(args.crop, size[0]), min(args.crop, size[1]))
     data = {
@@ -85,7 +98,9 @@ def main() -> None:
                     print(json.dumps(out["rounds"][-1]), flush=True)
         out["layout_medians"] = {
             f"{v} / channels_last={cl}": {
-                k: statistics.median(x[k] for x in out["rounds"] if x["variant"] == v and x["channels_last"] == cl)
+                k: statistics.median(
+                    x[k] for x in out["rounds"] if x["variant"] == v and x["channels_last"] == cl
+                )
                 for k in ("steps_per_s", "validation_s")
             }
             for v in VARIANTS
@@ -97,9 +112,17 @@ def main() -> None:
         for _ in range(args.repeats):
             for workers in (1, 2):
                 config = BenchmarkConfig(
-                    arms=("real", "copy-paste"), seeds=(0, 1), steps=args.steps, eval_every=args.steps,
-                    resolution=args.resolution, crop=args.crop, batch_size=args.batch_size, workers=workers,
-                    progress=False, n_boot=100, **VARIANTS[args.variant],
+                    arms=("real", "copy-paste"),
+                    seeds=(0, 1),
+                    steps=args.steps,
+                    eval_every=args.steps,
+                    resolution=args.resolution,
+                    crop=args.crop,
+                    batch_size=args.batch_size,
+                    workers=workers,
+                    progress=False,
+                    n_boot=100,
+                    **VARIANTS[args.variant],
                 )
                 t0 = time.perf_counter()
                 result = run_benchmark(split, config)

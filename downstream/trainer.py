@@ -210,7 +210,9 @@ class Trainer:
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         # 10 % warm-up; OneCycleLR divides by zero when pct_start * steps == 1 (10 steps), so short runs warm up longer
         warmup = 0.1 if cfg.steps > 10 else 0.3
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=warmup)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=warmup
+        )
         was_deterministic = torch.are_deterministic_algorithms_enabled()
         torch.use_deterministic_algorithms(True, warn_only=True)
         try:
