@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ __all__ = [
     "Context",
     "Job",
     "JobResult",
+    "ResultStore",
     "extra_counts",
     "run_job",
     "run_jobs",
@@ -240,19 +241,40 @@ def _run_in_worker(job: Job) -> JobResult:
     return run_job(_WORKER_CONTEXT, job)
 
 
-def run_jobs(ctx: Context, jobs: Sequence[Job], desc: str = "benchmark") -> list[JobResult]:
-    """Every job's result in the order given, run here (``workers=1``) or in spawned worker processes."""
-    workers = min(ctx.config.workers, len(jobs))
-    bar = tqdm(total=len(jobs), desc=desc, disable=not ctx.config.progress)
-    results = []
+class ResultStore(Protocol):
+    """Where finished jobs are kept (``downstream.cache.JobCache``)."""
+
+    def get(self, job: Job) -> JobResult | None: ...
+
+    def put(self, result: JobResult) -> None: ...
+
+
+def run_jobs(
+    ctx: Context, jobs: Sequence[Job], desc: str = "benchmark", store: ResultStore | None = None
+) -> list[JobResult]:
+    """Every job's result in the order given, run here (``workers=1``) or in spawned worker processes.
+
+    With a ``store``, jobs already in it are not trained again and each new result is put there as
+    soon as it finishes, so an interrupted benchmark loses at most the jobs that were running.
+    """
+    found = {job: store.get(job) for job in jobs} if store is not None else {}
+    todo = [job for job in jobs if found.get(job) is None]
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, disable=not ctx.config.progress)
+    done: dict[Job, JobResult] = {job: r for job, r in found.items() if r is not None}
+
+    def keep(result: JobResult) -> None:
+        done[result.job] = result
+        if store is not None:
+            store.put(result)
+        bar.update()
+
+    workers = min(ctx.config.workers, len(todo))
     if workers <= 1:
-        for job in jobs:
-            results.append(run_job(ctx, job))
-            bar.update()
+        for job in todo:
+            keep(run_job(ctx, job))
     else:
         with multiprocessing.get_context("spawn").Pool(workers, _init_worker, (ctx,)) as pool:
-            for result in pool.imap(_run_in_worker, jobs):
-                results.append(result)
-                bar.update()
+            for result in pool.imap_unordered(_run_in_worker, todo):
+                keep(result)
     bar.close()
-    return results
+    return [done[job] for job in jobs]

@@ -32,6 +32,7 @@ from augment.data.resize import resize_image, resize_mask
 from augment.data.split import FewShotSplit
 from augment.loaders.sources import describe
 from downstream.arms import check_arms, pair_source
+from downstream.cache import JobCache
 from downstream.config import BenchmarkConfig
 from downstream.data import Item, target_size
 from downstream.jobs import ArmData, Context, Job, JobResult, run_jobs, to_items
@@ -148,9 +149,16 @@ def intervals(kept: Sequence[JobResult], defects: Sequence[str], config: Benchma
 
 
 def run_benchmark(
-    split: FewShotSplit, config: BenchmarkConfig | None = None, synthetic: str | Path | None = None
+    split: FewShotSplit,
+    config: BenchmarkConfig | None = None,
+    synthetic: str | Path | None = None,
+    cache: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train, choose on validation and test every (seed, arm); the JSON-friendly result plus ``previews``."""
+    """Train, choose on validation and test every (seed, arm); the JSON-friendly result plus ``previews``.
+
+    ``cache``: a folder keeping each finished job (``downstream.cache``): a rerun with more arms or
+    after an interruption trains only what is missing.
+    """
     t_start = time.perf_counter()
     config = config or BenchmarkConfig()
     arms = check_arms(config.arms, synthetic)
@@ -163,7 +171,13 @@ def run_benchmark(
     data = ArmData(shots, goods, synthetic)
     data.prepare(arms, config.ratios, config.seeds[0], config.progress)
     ctx = Context(config, data, validation, test, crop)
-    results = run_jobs(ctx, plan_jobs(arms, config))
+    source = data.source()
+    store = (
+        None
+        if cache is None
+        else JobCache(cache, config, split.to_dict(), describe(source) if source else None)
+    )
+    results = run_jobs(ctx, plan_jobs(arms, config), store=store)
     kept, search = keep_chosen_ratio(results)
     scopes = scope_indices(test.defects)
     runs = [
@@ -171,7 +185,6 @@ def run_benchmark(
         for r in kept
     ]
     first = {r.job.arm: r for r in kept if r.job.seed == config.seeds[0]}
-    source = data.source()
     return {
         "config": config.to_dict(),
         "arms": arms,
@@ -203,6 +216,7 @@ def run_sweep(
     settings: Sequence[Setting],
     config: BenchmarkConfig | None = None,
     synthetic: str | Path | None = None,
+    cache: str | Path | None = None,
 ) -> dict[str, Any]:
     """``run_benchmark`` at each number of shots (``downstream.shots``), same validation and test images."""
     t_start = time.perf_counter()
@@ -214,7 +228,7 @@ def run_sweep(
                 "setting": setting,
                 "label": label(setting),
                 "shots_per_defect": {d: len(rows) for d, rows in sorted(split.shots_by_defect().items())},
-                "result": run_benchmark(split, config, synthetic),
+                "result": run_benchmark(split, config, synthetic, cache),
             }
         )
     return {"settings": entries, "wall_s": time.perf_counter() - t_start}

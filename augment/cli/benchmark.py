@@ -111,7 +111,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch threads per job (default 1); results are identical whatever --workers",
     )
     add_skip_invalid(parser)
-    parser.add_argument("--out", required=True, help="output folder for results.json, report.md and PNGs")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output folder for results.json, report.md and PNGs; finished jobs are kept in OUT/jobs and a rerun into the same folder (more arms, after an interruption) trains only what is missing",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
@@ -147,8 +151,9 @@ def _split(args: argparse.Namespace, settings: list[Setting]) -> FewShotSplit:
 
 
 # What the benchmark writes in its output folder: a folder holding only these is an earlier benchmark's.
+JOBS = "jobs"  # finished jobs, reused by a rerun into the same folder (downstream.cache)
 REPORT_NAMES = frozenset(
-    {"results.json", "report.md", "bars.png", "curves.png", "shots.png", "predictions.png", SPLIT}
+    {"results.json", "report.md", "bars.png", "curves.png", "shots.png", "predictions.png", SPLIT, JOBS}
 )
 
 
@@ -164,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     check_location(args.out, what)
     split = _split(args, settings)
     t0 = time.perf_counter()
-    sweep = run_sweep(split, settings, config, synthetic=args.synthetic)
+    sweep = run_sweep(split, settings, config, synthetic=args.synthetic, cache=Path(args.out) / JOBS)
     paths = write_report(sweep, args.out)
     split.save(Path(args.out) / SPLIT)
     print(paths["markdown"].read_text())

@@ -1,0 +1,93 @@
+"""Finished benchmark jobs kept on disk, so an interrupted or extended benchmark redoes nothing.
+
+Each job's result is written as soon as it finishes, under a key made of everything that changes
+its numbers: the settings (not the arms, workers or bootstrap size), the split, the synthetic
+source when the job's arm uses it, the job (arm, seed, ratio) and the library version. Running the
+benchmark again into the same folder with one more arm trains only that arm's jobs; a changed
+setting, split or synthetic source makes new keys, so a stale result is never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import pickle
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from downstream.arms import pair_source
+from downstream.config import BenchmarkConfig
+from downstream.jobs import Job, JobResult
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+# Settings that do not change a job's numbers (which jobs run, how they are spread, the report).
+NOT_IN_KEY = frozenset({"arms", "workers", "progress", "n_boot"})
+
+
+def job_key(
+    config: BenchmarkConfig, split: Mapping[str, Any], synthetic: Mapping[str, str] | None, job: Job
+) -> str:
+    """A hex digest of everything that changes ``job``'s result."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_KEY}
+    try:
+        version = metadata.version("defect-synth")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    material = {
+        "format": CACHE_FORMAT,
+        "version": version,
+        "settings": settings,
+        "split": split,
+        "synthetic": synthetic if pair_source(job.arm) == "synthetic" else None,
+        "job": [job.arm, job.seed, job.ratio],
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class JobCache:
+    """``get``/``put`` finished jobs in ``root``: one pickle per job, written atomically."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        config: BenchmarkConfig,
+        split: Mapping[str, Any],
+        synthetic: Mapping[str, str] | None,
+    ) -> None:
+        self.root = Path(root)
+        self.config, self.split, self.synthetic = config, split, synthetic
+
+    def path(self, job: Job) -> Path:
+        key = job_key(self.config, self.split, self.synthetic, job)
+        ratio = "none" if job.ratio is None else f"{job.ratio:g}"
+        return self.root / f"{job.arm}-seed{job.seed}-ratio{ratio}-{key[:16]}.pkl"
+
+    def get(self, job: Job) -> JobResult | None:
+        """The stored result of ``job``, or None (absent or unreadable: it is trained again)."""
+        path = self.path(job)
+        if not path.is_file():
+            return None
+        try:
+            with path.open("rb") as f:
+                result = pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
+            logger.warning("ignoring unreadable cached job %s (%s); training it again", path, err)
+            return None
+        return result if isinstance(result, JobResult) and result.job == job else None
+
+    def put(self, result: JobResult) -> None:
+        path = self.path(result.job)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+
+__all__ = ["CACHE_FORMAT", "JobCache", "job_key"]
