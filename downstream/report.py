@@ -45,6 +45,14 @@ __all__ = [
 ]
 
 
+SWEEP_LEAK_ARMS = frozenset({"synthetic", "synthetic-only"})
+SWEEP_LEAK_NOTE = (
+    "Note: the synthetic source is the same at every setting. It was made from its own shots: at a "
+    "setting with fewer shots than it saw, the synthetic arms carry more real defects than `real` "
+    "and `copy-paste` do. For a fair sweep, fit (or generate) the source from each setting's shots."
+)
+
+
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     v = np.asarray([x for x in values if not math.isnan(x)], dtype=np.float64)
     if len(v) == 0:
@@ -189,6 +197,8 @@ def markdown(result: dict[str, Any], summary: dict[str, Any] | None = None) -> s
     ]
     if len(sweep["settings"]) > 1:
         lines += ["## Gain over real against the number of shots", "", "![gain over real](shots.png)", ""]
+        if any(SWEEP_LEAK_ARMS & set(e["result"]["arms"]) for e in sweep["settings"]):
+            lines += [SWEEP_LEAK_NOTE, ""]
     lines += ["## Predictions (test images, first seed)", "", "![predictions](predictions.png)", ""]
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ from augment.data.index import index_folder
 from augment.data.split import PARTS
 from downstream.config import BenchmarkConfig
 from downstream.protocol import run_sweep
-from downstream.report import write_report
+from downstream.report import SWEEP_LEAK_NOTE, markdown, write_report
 from downstream.shots import base_split, fewer_shots, parse_shots, sweep_splits
 
 
@@ -79,3 +79,6 @@ def test_sweep_report_has_the_shots_plot(tiny_pills: Path, tmp_path: Path) -> No
     text = paths["markdown"].read_text()
     assert "measured on the test part only" in text
     assert "## 1 shot: all test images" in text
+    assert SWEEP_LEAK_NOTE not in text  # no synthetic source: nothing to warn about
+    sweep["settings"][0]["result"]["arms"] = ["real", "synthetic"]
+    assert SWEEP_LEAK_NOTE in markdown(sweep)

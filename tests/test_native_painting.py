@@ -14,7 +14,7 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from augment.masks.changed import Visibility, changed_pixels, changed_region
+from augment.masks.changed import Visibility, changed_pixels, changed_region, harmonized_region
 from augment.models.backbone import Backbone
 from augment.models.embedded import build_text_encoder, build_tokenizer
 from augment.synth.generate import PaintSpec, harmonize_inputs, paint
@@ -128,6 +128,36 @@ def test_no_changed_pixel_is_labelled_background(textured: np.ndarray) -> None:
     assert not (changed_pixels(textured, result, floor) & (label == 0)).any()
 
 
+def _paste_region() -> tuple[np.ndarray, np.ndarray]:
+    """A pasted defect's mask (core) and the region re-noised around it (core grown by 2 px)."""
+    core = np.zeros((64, 64), np.uint8)
+    core[28:36, 20:44] = 1
+    region = np.zeros_like(core)
+    region[26:38, 18:46] = 1
+    return core, region
+
+
+def test_a_harmonized_paste_is_labelled_with_its_pasted_mask(textured: np.ndarray) -> None:
+    core, region = _paste_region()
+    generated = textured.copy()
+    generated[core > 0] = textured[core > 0] // 2 + 60  # the paste: not all of it visibly darker
+    _, label = harmonized_region(textured, generated, region, core)
+    assert label[core > 0].all()
+    assert not label[(region > 0) & (core == 0)].any()
+
+
+def test_a_harmonized_ring_stays_within_the_noise_floor(textured: np.ndarray) -> None:
+    core, region = _paste_region()
+    rng = np.random.default_rng(2)
+    generated = textured.copy()
+    ring = (region > 0) & (core == 0)
+    generated[ring] = np.clip(textured[ring].astype(int) + rng.integers(-8, 9, (int(ring.sum()), 3)), 0, 255)
+    result, label = harmonized_region(textured, generated, region, core)
+    floor = Visibility().noise_floor
+    assert not (changed_pixels(textured, result, floor) & (label == 0)).any()
+    assert not label[ring].any()  # small (invisible) ring changes are held back, not labelled
+
+
 def _harmonize_spec() -> PaintSpec:
     cfg = SampleConfig(steps=4, strength=0.5, guidance=1.0, resolution=SIDE)
     return PaintSpec(planted_backbone("black"), "pill", "crack", cfg)
@@ -143,8 +173,10 @@ def _shot() -> tuple[np.ndarray, np.ndarray]:
 
 def test_harmonize_changes_nothing_outside_the_grown_paste(textured: np.ndarray) -> None:
     foreground = np.ones(textured.shape[:2], bool)
-    region, pasted, _ = harmonize_inputs(textured, foreground, [_shot()], seed=4)
-    out, label = paint(_harmonize_spec(), 4, textured, region, pasted)
+    drawn = harmonize_inputs(textured, foreground, [_shot()], seed=4)
+    assert drawn is not None
+    region = drawn.mask
+    out, label = paint(_harmonize_spec(), 4, textured, region, drawn.init, drawn.core)
     assert np.array_equal(out[region == 0], textured[region == 0])
     assert label.any()
     assert not label[region == 0].any()
@@ -154,7 +186,8 @@ def test_harmonize_is_seeded(textured: np.ndarray) -> None:
     foreground = np.ones(textured.shape[:2], bool)
     runs = []
     for _ in range(2):
-        region, pasted, _ = harmonize_inputs(textured, foreground, [_shot()], seed=7)
-        runs.append(paint(_harmonize_spec(), 7, textured, region, pasted))
+        drawn = harmonize_inputs(textured, foreground, [_shot()], seed=7)
+        assert drawn is not None
+        runs.append(paint(_harmonize_spec(), 7, textured, drawn.mask, drawn.init, drawn.core))
     assert np.array_equal(runs[0][0], runs[1][0])
     assert np.array_equal(runs[0][1], runs[1][1])

@@ -16,7 +16,9 @@ Two notions, kept apart on purpose:
 The generator keeps only the visible defect (``composite_visible``: the source everywhere else,
 with a one-pixel soft edge) and labels ``visible | changed`` (``defect_label``), so no pixel that
 changed above the noise floor is ever labelled background, and regenerated background texture is
-not labelled defect.
+not labelled defect. A harmonized paste (``harmonized_region``) is a real defect with its real
+annotation: the re-rendered paste is kept whole and labelled with the pasted mask plus anything
+visibly changed around it; around it, changes are held within the noise floor.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "check_pair",
     "composite_visible",
     "defect_label",
+    "harmonized_region",
     "local_texture",
     "remove_small",
     "visible_defect",
@@ -175,3 +178,33 @@ def changed_region(
     visible = visible_defect(source, generated, near, rule)
     result = composite_visible(source, generated, visible)
     return result, defect_label(source, result, visible, rule)
+
+
+def harmonized_region(
+    source: np.ndarray,
+    generated: np.ndarray,
+    region: np.ndarray,
+    core: np.ndarray,
+    rule: Visibility = Visibility(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """(result image, label) of a harmonized paste: ``generated`` re-rendered ``region`` (the pasted
+    mask ``core`` grown by a few pixels) over ``source``.
+
+    Inside ``core`` and wherever the change is visible, the generated pixels are kept and labelled
+    (the paste is a real defect; its mask is a real annotation, the same kind as the test labels a
+    detector is scored on). Elsewhere in ``region`` the change is clipped to the noise floor, so
+    the ring that only helped the edges fit stays background and no pixel changed above the floor
+    is left unlabelled. Outside ``region`` the source is kept bit for bit.
+    """
+    source, generated, region, core = map(np.asarray, (source, generated, region, core))
+    check_pair(source, generated, region)
+    check_pair(source, generated, core)
+    inside = region > 0
+    defect = (core > 0) | visible_defect(source, generated, inside, rule).astype(bool)
+    src, gen = source.astype(np.int16), generated.astype(np.int16)
+    floor = int(np.floor(rule.noise_floor))
+    held = src + np.clip(gen - src, -floor, floor)
+    keep = defect[..., None] if source.ndim == 3 else defect
+    result = np.where(keep, gen, np.where((inside[..., None] if source.ndim == 3 else inside), held, src))
+    result = result.clip(0, 255).astype(np.uint8)
+    return result, defect_label(source, result, defect, rule)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from augment.data.pairs import SyntheticPair
 from augment.errors import TooFewPairsError
-from augment.masks.changed import Visibility, changed_region
+from augment.masks.changed import Visibility, changed_region, harmonized_region
 from augment.masks.foreground import ForegroundCache
 from augment.masks.paste import paste_defect
 from augment.masks.quality import QualityFilter
@@ -39,6 +39,7 @@ logger = logging.getLogger("augment.synth.synthesizer")
 
 __all__ = [
     "HARMONIZE_GROW",
+    "Drawn",
     "PaintSpec",
     "harmonize_inputs",
     "inpaint_pairs",
@@ -80,12 +81,19 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 def paint(
-    spec: PaintSpec, seed: int, source: np.ndarray, mask: np.ndarray, init: np.ndarray | None = None
+    spec: PaintSpec,
+    seed: int,
+    source: np.ndarray,
+    mask: np.ndarray,
+    init: np.ndarray | None = None,
+    core: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One inpainting run (+ optional refiner pass) from a pair seed: (image, label).
 
     Only the visible defect the model painted is kept, on the source's own texture, and the
-    label marks it plus every pixel that changed (``augment.masks.changed.changed_region``).
+    label marks it plus every pixel that changed (``augment.masks.changed.changed_region``). With
+    ``core`` (a harmonized paste: the pasted defect's own mask inside ``mask``), the re-rendered
+    paste is kept whole and labelled with its real annotation (``harmonized_region``).
     """
     prompt, negative, product_prompt = spec.prompting.texts(spec.product, spec.defect)
     gen = torch.Generator().manual_seed(seed)
@@ -95,15 +103,27 @@ def paint(
         out = refine_in_mask(refiner, out, mask, spec.product, spec.defect, strength, spec.cfg, gen)
     if spec.grayscale:
         out = _gray(out)
+    if core is not None:
+        return harmonized_region(source, out, mask, core, spec.visibility)
     return changed_region(source, out, mask, spec.visibility)
+
+
+class Drawn(NamedTuple):
+    """What one pair is painted from: the region to paint, the start image of a partial run
+    (harmonize: the paste), the pasted defect's own mask (harmonize) and the record's extras."""
+
+    mask: np.ndarray
+    init: np.ndarray | None = None
+    core: np.ndarray | None = None
+    extra: dict[str, Any] | None = None
 
 
 def harmonize_inputs(
     source: np.ndarray, foreground: np.ndarray, shots: Sequence[Shot], seed: int
-) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """(region to re-noise, pasted image, shot index) of one harmonized pair, drawn from ``seed``:
-    a random shot's defect warped and pasted on the foreground (``augment.masks.paste``); None when
-    it fits nowhere on this image."""
+) -> Drawn | None:
+    """One harmonized pair's inputs, drawn from ``seed``: a random shot's defect warped and pasted
+    on the foreground (``augment.masks.paste``), the region to re-noise (its mask grown by
+    ``HARMONIZE_GROW`` px) and the pasted mask; None when it fits nowhere on this image."""
     rng = np.random.default_rng(seed)
     k = int(rng.integers(len(shots)))
     pasted = paste_defect(source, shots[k][0], shots[k][1], rng, foreground)
@@ -111,7 +131,8 @@ def harmonize_inputs(
         return None
     image, mask = pasted
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * HARMONIZE_GROW + 1,) * 2)
-    return cv2.dilate(mask.astype(np.uint8), kernel), image, k
+    grown = cv2.dilate(mask.astype(np.uint8), kernel)
+    return Drawn(grown, image, mask, {"mask_source": "harmonize", "shot": k})
 
 
 def record_inputs(
@@ -119,13 +140,13 @@ def record_inputs(
     source: np.ndarray,
     given: np.ndarray | None,
     shots: Sequence[Shot],
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(input mask, init) a record's pair was painted from: the ``given`` mask, or redrawn from its seed."""
+) -> Drawn:
+    """What a record's pair was painted from: the ``given`` mask, or redrawn from its seed."""
     seed, kind = int(record["seed"]), record["mask_source"]
     if kind == "given":
         if given is None:
             raise ValueError("this pair was made from a given mask; pass it as mask=.")
-        return check_masks([given], [source])[0], None
+        return Drawn(check_masks([given], [source])[0])
     foreground = ForegroundCache([source])[0]
     if kind == "harmonize":
         drawn = harmonize_inputs(source, foreground, shots, seed)
@@ -133,11 +154,11 @@ def record_inputs(
             raise ValueError(
                 "the record's pasted defect does not fit on this image; pass its own source image."
             )
-        return drawn[0], drawn[1]
+        return drawn
     # records written before mask_rotation existed used full rotation
     rotation = float(record.get("mask_rotation", 180.0))
     sampler = MaskSampler.create(kind, [m for _, m in shots], rotation, str(record["defect"]))
-    return sampler(foreground, np.random.default_rng(seed)), None
+    return Drawn(sampler(foreground, np.random.default_rng(seed)))
 
 
 def repaint(
@@ -148,8 +169,8 @@ def repaint(
     shots: Sequence[Shot],
 ) -> SyntheticPair:
     """The pair ``record`` describes, painted again from its seed into ``source`` (``reproduce``)."""
-    input_mask, init = record_inputs(record, source, given, shots)
-    out, label = paint(spec, int(record["seed"]), source, input_mask, init)
+    drawn = record_inputs(record, source, given, shots)
+    out, label = paint(spec, int(record["seed"]), source, drawn.mask, drawn.init, drawn.core)
     return SyntheticPair(out, label, dict(record))
 
 
@@ -185,29 +206,22 @@ def _record(
     return record
 
 
-Draw = Callable[[int, int, np.ndarray], tuple[np.ndarray, np.ndarray | None, dict[str, Any]] | None]
+Draw = Callable[[int, int, np.ndarray], Drawn | None]
 
 
 def mask_drawer(plan: SourcePlan, shots: Sequence[Shot], harmonize: bool) -> Draw:
-    """``draw(k, seed, foreground) -> (mask, init, record extras) | None`` for one call's plan."""
+    """``draw(k, seed, foreground) -> Drawn | None`` (None: a paste that fits nowhere) for one call's plan."""
 
-    def draw(
-        k: int, seed: int, foreground: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]] | None:
+    def draw(k: int, seed: int, foreground: np.ndarray) -> Drawn | None:
         if plan.given is not None:
-            return plan.given[k], None, {"mask_source": "given"}
+            return Drawn(plan.given[k], extra={"mask_source": "given"})
         if harmonize:
-            drawn = harmonize_inputs(plan.images[k], foreground, shots, seed)
-            return (
-                None
-                if drawn is None
-                else (drawn[0], drawn[1], {"mask_source": "harmonize", "shot": drawn[2]})
-            )
+            return harmonize_inputs(plan.images[k], foreground, shots, seed)
         mask = plan.sampler(foreground, np.random.default_rng(seed))
         extra: dict[str, Any] = {"mask_source": plan.sampler.source}
         if plan.sampler.source == "real":
             extra["mask_rotation"] = plan.mask_rotation
-        return mask, None, extra
+        return Drawn(mask, extra=extra)
 
     return draw
 
@@ -242,11 +256,10 @@ def inpaint_pairs(
         if drawn is None:
             unplaced += 1
             continue
-        mask, init, extra = drawn
-        out, label = paint(spec, seed, sources[k], mask, init)
+        out, label = paint(spec, seed, sources[k], drawn.mask, drawn.init, drawn.core)
         if use_filter and not filt.check(sources[k], out, label, fg[k], () if harmonize else shots)[0]:
             continue
-        record = _record(spec, seed, plan.names[k], mask, fingerprint) | extra
+        record = _record(spec, seed, plan.names[k], drawn.mask, fingerprint) | (drawn.extra or {})
         pairs.append(SyntheticPair(out, label, record))
         bar.update(1)
     bar.close()
