@@ -31,6 +31,7 @@ import torch
 from augment import DefectSynthesizer, index_folder, load_sample_arrays, make_split
 from augment.data.sheets import save_contact_sheet
 from augment.loaders.copy_paste import CopyPasteSource
+from augment.masks.paste import paste_defect
 from augment.synth.windows import centred_window, cut_padded
 from eval.features import extract_features, load_inception
 from eval.metrics import kid
@@ -48,6 +49,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--modes", default="inpaint,harmonize")
     p.add_argument("--n", type=int, default=34, help="generated pairs per mode and pastes per seed")
     p.add_argument("--paste-seeds", default="0,1,2,3", help="copy-paste draws to compare with ('' for none)")
+    p.add_argument(
+        "--paste-blends",
+        default="",
+        help="also paste the shots with each of these blends (feather, seamless), same draws for each",
+    )
     p.add_argument("--sample-steps", type=int, default=12, help="denoising steps per pair (generate's steps)")
     p.add_argument("--strength", type=float, default=None, help="default: each mode's own")
     p.add_argument("--side", type=int, default=128, help="crop side in image pixels")
@@ -65,6 +71,19 @@ def measure(name: str, images: list, masks: list, real_features: np.ndarray, sid
     row |= shape_stats(images, masks)
     print(json.dumps(row), flush=True)
     return row
+
+
+def blended_pastes(shots: list, goods: list, n: int, seed: int, blend: str) -> tuple[list, list]:
+    """``n`` pastes of random shots into random defect-free images with ``blend`` (same draws per seed)."""
+    rng = np.random.default_rng(seed)
+    images, masks = [], []
+    while len(images) < n:
+        k, g = int(rng.integers(len(shots))), goods[int(rng.integers(len(goods)))]
+        pasted = paste_defect(g, shots[k][0], shots[k][1], rng, None, blend=blend)
+        if pasted is not None:
+            images.append(pasted[0])
+            masks.append(pasted[1])
+    return images, masks
 
 
 def sheet(path: Path, shots: list, pairs: list, side: int) -> None:
@@ -104,7 +123,7 @@ def main() -> None:
         )
     ]
     synth = DefectSynthesizer.from_pretrained(args.model)
-    for mode in args.modes.split(","):
+    for mode in (m.strip() for m in args.modes.split(",") if m.strip()):
         t0 = time.perf_counter()
         pairs = synth.generate(
             args.n,
@@ -135,6 +154,12 @@ def main() -> None:
                 extractor,
             )
         )
+    for blend in (b.strip() for b in args.paste_blends.split(",") if b.strip()):
+        for seed in (int(s) for s in args.paste_seeds.split(",") if s.strip()):
+            images, masks = blended_pastes(shots, goods, args.n, seed, blend)
+            rows.append(
+                measure(f"paste {blend} seed {seed}", images, masks, real_features, args.side, extractor)
+            )
     real_row = shape_stats(*map(list, zip(*real, strict=True)))
     print(json.dumps({"set": f"real {args.part} ({len(real)})"} | real_row))
     (out / "results.json").write_text(

@@ -17,7 +17,7 @@ from diffusers import DDPMScheduler
 from augment.masks.changed import Visibility, changed_pixels, changed_region, harmonized_region
 from augment.models.backbone import Backbone
 from augment.models.embedded import build_text_encoder, build_tokenizer
-from augment.synth.generate import PaintSpec, harmonize_inputs, paint
+from augment.synth.generate import PaintSpec, harmonize_inputs, paint, record_inputs
 from augment.synth.sampling import SampleConfig, inpaint
 
 SIDE = 32
@@ -191,3 +191,16 @@ def test_harmonize_is_seeded(textured: np.ndarray) -> None:
         runs.append(paint(_harmonize_spec(), 7, textured, drawn.mask, drawn.init, drawn.core))
     assert np.array_equal(runs[0][0], runs[1][0])
     assert np.array_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("blend", ["feather", "seamless", None])
+def test_a_harmonize_record_redraws_its_own_paste(textured: np.ndarray, blend: str | None) -> None:
+    """Records name their paste blend; records written before it existed pasted with feathered alpha."""
+    foreground = np.ones(textured.shape[:2], bool)
+    drawn = harmonize_inputs(textured, foreground, [_shot()], seed=5, blend=blend or "feather")
+    assert drawn is not None
+    assert drawn.init is not None
+    record = {"seed": 5, "mask_source": "harmonize"} | ({} if blend is None else {"paste_blend": blend})
+    again = record_inputs(record, textured, None, [_shot()])
+    assert again.init is not None
+    assert np.array_equal(again.init, drawn.init)

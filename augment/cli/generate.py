@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--strength",
         type=float,
         default=None,
-        help="0 (source image) .. 1; default: the mode's (inpaint 1.0, harmonize 0.5)",
+        help="0 (source image) .. 1; default: the mode's (inpaint 1.0, harmonize 0.1)",
     )
     parser.add_argument(
         "--guidance", type=float, default=1.0, help="classifier-free guidance scale (default: 1, none)"
