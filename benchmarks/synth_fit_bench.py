@@ -47,6 +47,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--n", type=int, default=8, help="pairs to generate per defect type")
     p.add_argument("--sample-steps", type=int, default=12)
+    p.add_argument(
+        "--mode", choices=("inpaint", "harmonize"), default="inpaint", help="generation mode timed"
+    )
     p.add_argument("--upscale", type=int, default=1, help="also time generation at K x the image size")
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine)")
     p.add_argument("--seed", type=int, default=0)
@@ -64,7 +67,9 @@ def bench_defect(split, defect: str, args: argparse.Namespace, out: Path) -> tup
         fit_s = time.perf_counter() - t0
         synth.save_pretrained(out / f"model_{defect}")
     t0 = time.perf_counter()
-    pairs = synth.generate(args.n, defect=defect, steps=args.sample_steps, generator=args.seed)
+    pairs = synth.generate(
+        args.n, defect=defect, steps=args.sample_steps, generator=args.seed, mode=args.mode
+    )
     gen_s = time.perf_counter() - t0
     size = pairs[0].image.shape[:2]
     if args.upscale > 1:
@@ -75,6 +80,7 @@ def bench_defect(split, defect: str, args: argparse.Namespace, out: Path) -> tup
         "steps": None if args.model else args.steps,
         "final_loss": round(float(np.mean(losses[-20:])), 4),
         "pairs": len(pairs),
+        "mode": args.mode,
         "pairs_per_second": round(len(pairs) / gen_s, 3),
         "image_size": list(size),
         "quality_filter": synth.last_report,
@@ -87,7 +93,7 @@ def bench_defect(split, defect: str, args: argparse.Namespace, out: Path) -> tup
 
 def upscaled_rate(synth: DefectSynthesizer, defect: str, pairs: list, args: argparse.Namespace) -> dict:
     """Pairs per second painting into the sources of ``pairs`` enlarged ``args.upscale`` times, under
-    their input masks enlarged alike (nearest neighbour)."""
+    their input masks enlarged alike (nearest neighbour); harmonize pastes shots enlarged alike."""
     k = args.upscale
     images, masks = [], []
     for p in pairs:
@@ -95,10 +101,20 @@ def upscaled_rate(synth: DefectSynthesizer, defect: str, pairs: list, args: argp
         mask = (p.mask > 0).astype(np.uint8)
         images.append(cv2.resize(source, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC))
         masks.append(cv2.resize(mask, None, fx=k, fy=k, interpolation=cv2.INTER_NEAREST))
+    if args.mode == "harmonize":  # pastes the shots: enlarge them alike, for this timing only
+        synth.shots[defect] = [
+            (
+                cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC),
+                cv2.resize(m, None, fx=k, fy=k, interpolation=cv2.INTER_NEAREST),
+            )
+            for img, m in synth.shots[defect]
+        ]
+    given = {"masks": masks} if args.mode == "inpaint" else {}
     t0 = time.perf_counter()
     big = synth.generate(
-        len(images), defect=defect, images=images, masks=masks, steps=args.sample_steps, generator=args.seed
-    )
+        len(images), defect=defect, images=images, steps=args.sample_steps, generator=args.seed, mode=args.mode,
+        **given,
+    )  # fmt: skip
     return {
         f"pairs_per_second_x{k}": round(len(big) / (time.perf_counter() - t0), 3),
         f"image_size_x{k}": list(big[0].image.shape[:2]),
