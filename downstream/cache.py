@@ -1,7 +1,7 @@
 """Finished benchmark jobs kept on disk, so an interrupted or extended benchmark redoes nothing.
 
 Each job's result is written as soon as it finishes, under a key made of everything that changes
-its numbers: the settings (not the arms, workers or bootstrap size), the split, the synthetic
+its numbers: the settings (not the arms, the number of seeds, workers or bootstrap size), the split, the synthetic
 source when the job's arm uses it, the job (arm, seed, ratio) and the library version. Running the
 benchmark again into the same folder with one more arm trains only that arm's jobs; a changed
 setting, split or synthetic source makes new keys, so a stale result is never reused.
@@ -26,8 +26,9 @@ from downstream.jobs import Job, JobResult
 logger = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
-# Settings that do not change a job's numbers (which jobs run, how they are spread, the report).
-NOT_IN_KEY = frozenset({"arms", "workers", "progress", "n_boot"})
+# Settings that do not change a job's numbers (which jobs run, how they are spread, the report). Of
+# the seeds, only the first counts: a saved synthesizer paints its pool once, with that seed.
+NOT_IN_KEY = frozenset({"arms", "workers", "progress", "n_boot", "seeds"})
 
 
 def job_key(
@@ -35,6 +36,7 @@ def job_key(
 ) -> str:
     """A hex digest of everything that changes ``job``'s result."""
     settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_KEY}
+    settings["first_seed"] = config.seeds[0]
     try:
         version = metadata.version("defect-synth")
     except metadata.PackageNotFoundError:

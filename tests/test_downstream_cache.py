@@ -56,6 +56,15 @@ def test_an_added_arm_trains_only_its_own_jobs(
     assert trained == [("real", 0), ("copy-paste", 0)]
 
 
+def test_more_seeds_train_only_the_new_ones(
+    tiny_pills: Path, tmp_path: Path, trained: list[tuple[str, int]]
+) -> None:
+    split = make_split(index_folder(tiny_pills))
+    run_benchmark(split, _config(), cache=tmp_path)
+    run_benchmark(split, _config(seeds=(0, 1)), cache=tmp_path)
+    assert trained == [("real", 0), ("real", 1)]
+
+
 @pytest.mark.parametrize("change", [{"steps": 4, "eval_every": 2}, {"seeds": (1,)}])
 def test_a_changed_setting_is_trained_again(
     tiny_pills: Path, tmp_path: Path, trained: list[tuple[str, int]], change: dict[str, object]
