@@ -243,7 +243,7 @@ def shots_chart(sweep: dict[str, Any], metric: str = "pixel_ap") -> Image.Image:
         series,
         f"gain in test {NAMES[metric]} over real (95 % CI)",
         "shots per defect type",
-        "Δ",
+        "gain",  # the default bitmap font has no Greek letters
         zero_line=True,
     )
 
