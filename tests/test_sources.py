@@ -116,3 +116,14 @@ def test_a_synthesizer_source_returns_none_when_the_filter_gives_up(
     assert source.kind == "synthesizer"
     assert source.fingerprint == synth.fingerprint()
     assert source.make(good, "spot", 0.01, seed=0) is None  # strength 0.01 changes nothing: all rejected
+
+
+def test_a_poisson_paste_bank_records_its_blend_and_differs(tiny_pills: Path, tmp_path: Path) -> None:
+    feather = open_source(build_paste_bank(tiny_pills, tmp_path / "feather"))
+    seamless = open_source(build_paste_bank(tiny_pills, tmp_path / "seamless", blend="seamless"))
+    assert isinstance(feather, BankSource)
+    assert isinstance(seamless, BankSource)
+    first = [feather.stored(0), seamless.stored(0)]
+    assert [p.record["paste_blend"] for p in first] == ["feather", "seamless"]
+    assert np.array_equal(first[0].mask, first[1].mask)  # same draws: same place and shape
+    assert not np.array_equal(first[0].image, first[1].image)

@@ -29,7 +29,15 @@ from augment.errors import DataError
 from augment.files import MANIFEST
 from augment.masks.foreground import estimate_foreground, loader_foreground
 from augment.masks.geometry import DEFAULT_MAX_ROTATION
-from augment.masks.paste import DEFAULT_SCALE_RANGE, Patch, Warped, cut_defect, paste_patch, transform_patch
+from augment.masks.paste import (
+    DEFAULT_SCALE_RANGE,
+    Blend,
+    Patch,
+    Warped,
+    cut_defect,
+    paste_patch,
+    transform_patch,
+)
 
 __all__ = ["PASTE_TRIES", "VARIANTS", "VARIANT_CACHE_BYTES", "BankSource", "CopyPasteSource", "Shot"]
 
@@ -188,9 +196,11 @@ class CopyPasteSource:
         rng: np.random.Generator,
         foreground: np.ndarray,
         strength: float = 1.0,
+        blend: Blend = "feather",
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The ``k``-th stored ``defect`` warped and pasted into ``target`` with the caller's ``rng``."""
-        return paste_patch(target, self._patches[defect][k], rng, foreground, strength=strength)
+        """The ``k``-th stored ``defect`` warped and pasted into ``target`` with the caller's ``rng``
+        (``blend``: feathered alpha, or Poisson cloning with "seamless")."""
+        return paste_patch(target, self._patches[defect][k], rng, foreground, blend=blend, strength=strength)
 
     def draw(
         self, per_defect: Mapping[str, int], images: Sequence[np.ndarray], seed: int, progress: bool = True

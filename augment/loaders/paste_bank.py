@@ -12,15 +12,19 @@ from augment.data.pairs import SyntheticPair, write_pair
 from augment.data.split import make_split
 from augment.loaders.copy_paste import CopyPasteSource
 from augment.masks.foreground import estimate_foreground
+from augment.masks.paste import Blend
 
 __all__ = ["build_paste_bank"]
 
 logger = logging.getLogger(__name__)
 
 
-def build_paste_bank(data: str | Path, out: str | Path, per_shot: int = 1, seed: int = 0) -> Path:
+def build_paste_bank(
+    data: str | Path, out: str | Path, per_shot: int = 1, seed: int = 0, blend: Blend = "feather"
+) -> Path:
     """Paste each few-shot defect (first-third split) ``per_shot`` times onto the defect-free training
-    images in turn; write the pasted pairs as a bank. Pastes that fit nowhere are counted and logged."""
+    images in turn (``blend``: feathered alpha, or Poisson cloning with "seamless"); write the pasted
+    pairs as a bank. Pastes that fit nowhere are counted and logged."""
     split = make_split(index_folder(data), seed=seed)
     if not split.good_train:
         raise ValueError(f"{data} has no defect-free training image to paste defects into.")
@@ -31,11 +35,16 @@ def build_paste_bank(data: str | Path, out: str | Path, per_shot: int = 1, seed:
         for i, shot in enumerate(source.pairs[defect]):
             for _ in range(per_shot):
                 target, _ = load_sample_arrays(split.good_train[k % len(split.good_train)])
-                pasted = source.paste(target, defect, i, rng, estimate_foreground(target))
+                pasted = source.paste(target, defect, i, rng, estimate_foreground(target), blend=blend)
                 if pasted is None:
                     dropped += 1
                 else:
-                    record = {"seed": seed, "shot": shot.record["shot"], "mask_source": "paste"}
+                    record = {
+                        "seed": seed,
+                        "shot": shot.record["shot"],
+                        "mask_source": "paste",
+                        "paste_blend": blend,
+                    }
                     pair = SyntheticPair(pasted[0], pasted[1], record)
                     write_pair(out, pair, f"paste-{k:05d}", shot.record["product"], defect)
                 k += 1
