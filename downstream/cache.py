@@ -1,14 +1,16 @@
 """Finished benchmark jobs kept on disk, so an interrupted or extended benchmark redoes nothing.
 
 Each job's result is written as soon as it finishes, under a key made of everything that changes
-its numbers: the settings (not the arms, the number of seeds, workers or bootstrap size), the split, the synthetic
-source when the job's arm uses it, the job (arm, seed, ratio) and the library version. Running the
-benchmark again into the same folder with one more arm trains only that arm's jobs; a changed
-setting, split or synthetic source makes new keys, so a stale result is never reused.
+its numbers: the settings (not the arms, the number of seeds, workers or bootstrap size), the
+split, the synthetic source when the job's arm uses it, the job (arm, seed, ratio), a hash of the
+library's source code and the versions of the packages that train the detector. Running the benchmark again into the
+same folder with one more arm trains only that arm's jobs; a changed setting, split, synthetic
+source, library code or dependency version makes new keys, so a stale result is not reused.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -19,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import augment
+import downstream
 from downstream.arms import pair_source
 from downstream.config import BenchmarkConfig
 from downstream.jobs import Job, JobResult
@@ -31,19 +35,47 @@ CACHE_FORMAT = 1
 NOT_IN_KEY = frozenset({"arms", "workers", "progress", "n_boot", "seeds"})
 
 
+# Installed packages whose version can change a trained detector's numbers.
+DEPENDENCIES = (
+    "torch",
+    "segmentation-models-pytorch",
+    "timm",
+    "albumentations",
+    "numpy",
+    "opencv-python-headless",
+)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A hash of the library's own source (``augment`` and ``downstream``): the version number does
+    not change with every edit, and any edit may change how a job trains or what an arm pastes."""
+    digest = hashlib.sha256()
+    for package in (augment, downstream):
+        root = Path(str(package.__file__)).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root.parent).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def job_key(
     config: BenchmarkConfig, split: Mapping[str, Any], synthetic: Mapping[str, str] | None, job: Job
 ) -> str:
     """A hex digest of everything that changes ``job``'s result."""
     settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_KEY}
     settings["first_seed"] = config.seeds[0]
-    try:
-        version = metadata.version("defect-synth")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
     material = {
         "format": CACHE_FORMAT,
-        "version": version,
+        "code": code_fingerprint(),
+        "versions": {name: _version(name) for name in DEPENDENCIES},
         "settings": settings,
         "split": split,
         "synthetic": synthetic if pair_source(job.arm) == "synthetic" else None,
@@ -92,4 +124,4 @@ class JobCache:
         os.replace(tmp, path)
 
 
-__all__ = ["CACHE_FORMAT", "JobCache", "job_key"]
+__all__ = ["CACHE_FORMAT", "JobCache", "code_fingerprint", "job_key"]

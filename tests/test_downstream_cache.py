@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import downstream.cache
 import downstream.jobs
 from augment.data.index import index_folder
 from augment.data.split import make_split
@@ -82,5 +83,15 @@ def test_an_unreadable_cached_job_is_trained_again(
     run_benchmark(split, _config(), cache=tmp_path)
     for path in tmp_path.glob("*.pkl"):
         path.write_bytes(b"truncated")
+    run_benchmark(split, _config(), cache=tmp_path)
+    assert trained == [("real", 0), ("real", 0)]
+
+
+def test_a_code_change_is_trained_again(
+    tiny_pills: Path, tmp_path: Path, trained: list[tuple[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    split = make_split(index_folder(tiny_pills))
+    run_benchmark(split, _config(), cache=tmp_path)
+    monkeypatch.setattr(downstream.cache, "code_fingerprint", lambda: "edited")
     run_benchmark(split, _config(), cache=tmp_path)
     assert trained == [("real", 0), ("real", 0)]
