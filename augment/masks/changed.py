@@ -204,7 +204,7 @@ def harmonized_region(
     src, gen = source.astype(np.int16), generated.astype(np.int16)
     floor = int(np.floor(rule.noise_floor))
     held = src + np.clip(gen - src, -floor, floor)
-    keep = defect[..., None] if source.ndim == 3 else defect
-    result = np.where(keep, gen, np.where((inside[..., None] if source.ndim == 3 else inside), held, src))
+    per_pixel = (lambda m: m[..., None]) if source.ndim == 3 else (lambda m: m)
+    result = np.where(per_pixel(defect), gen, np.where(per_pixel(inside), held, src))
     result = result.clip(0, 255).astype(np.uint8)
     return result, defect_label(source, result, defect, rule)
