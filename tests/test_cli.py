@@ -9,7 +9,7 @@ import pytest
 
 from augment import cli
 
-PRODUCT_COMMANDS = ("demo", "fit", "generate", "export", "benchmark", "evaluate")
+PRODUCT_COMMANDS = ("demo", "fit", "generate", "paste", "export", "benchmark", "evaluate")
 
 
 def test_help_lists_every_product_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,7 +21,7 @@ from types import ModuleType
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from augment.cli import benchmark, demo, evaluate, export, fit, generate, index
+from augment.cli import benchmark, demo, evaluate, export, fit, generate, index, paste
 from augment.cli.failures import describe_failure
 from augment.threads import set_threads
 
@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "index": (index, "index a dataset folder and report counts, skipped files and errors"),
     "fit": (fit, "fine-tune a synthesizer on the few shots of each defect type"),
     "generate": (generate, "generate synthetic defect image + mask pairs"),
+    "paste": (paste, "a bank of the shots' real defects pasted into defect-free images (no model)"),
     "export": (export, "export an augmented dataset (MVTec layout + manifest)"),
     "benchmark": (benchmark, "downstream benchmark: real-only vs real+synthetic vs copy-paste"),
     "evaluate": (evaluate, "generation metrics: FID, KID, IS, precision/recall, LPIPS"),
