@@ -158,6 +158,17 @@ def test_a_harmonized_ring_stays_within_the_noise_floor(textured: np.ndarray) ->
     assert not label[ring].any()  # small (invisible) ring changes are held back, not labelled
 
 
+def test_a_visible_change_in_the_harmonized_ring_is_held_not_labelled(textured: np.ndarray) -> None:
+    core, region = _paste_region()
+    generated = textured.copy()
+    ring = (region > 0) & (core == 0)
+    generated[ring] = 0  # a re-render far darker than the surface: visible
+    result, label = harmonized_region(textured, generated, region, core)
+    assert np.array_equal(label > 0, core > 0)  # the label is the pasted mask, at its own width
+    floor = Visibility().noise_floor
+    assert not changed_pixels(textured, result, floor)[ring].any()
+
+
 def _harmonize_spec() -> PaintSpec:
     cfg = SampleConfig(steps=4, strength=0.5, guidance=1.0, resolution=SIDE)
     return PaintSpec(planted_backbone("black"), "pill", "crack", cfg)
