@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+from typing import get_args
 
 from augment.cli.common import add_skip_invalid
 from augment.cli.generate import write_generated_sheet
 from augment.data.pairs import iter_bank, read_manifest
 from augment.files import CONTACT_SHEET
 from augment.loaders.paste_bank import build_paste_bank
+from augment.masks.paste import Blend
 
 # library argument spellings in error messages -> this command's flags
 FLAGS = {
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-shot", type=int, default=6, help="pastes of each shot (default: %(default)s)")
     parser.add_argument(
         "--blend",
-        choices=["seamless", "feather"],
+        choices=get_args(Blend),
         default="seamless",
         help="Poisson cloning, so the defect takes the new surface's tone (default), or feathered alpha",
     )

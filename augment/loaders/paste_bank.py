@@ -17,12 +17,12 @@ from augment.loaders.copy_paste import CopyPasteSource
 from augment.masks.foreground import estimate_foreground
 from augment.masks.paste import Blend
 
-__all__ = ["build_paste_bank", "check_paste_bank_args"]
+__all__ = ["build_paste_bank"]
 
 logger = logging.getLogger(__name__)
 
 
-def check_paste_bank_args(per_shot: int, blend: str) -> None:
+def _check_args(per_shot: int, blend: str) -> None:
     """ValueError unless ``per_shot`` is a positive whole number and ``blend`` a known blend."""
     if isinstance(per_shot, bool) or not isinstance(per_shot, int | np.integer) or per_shot < 1:
         raise ValueError(f"per_shot must be a whole number >= 1 (pastes of each shot), got {per_shot!r}.")
@@ -44,7 +44,7 @@ def build_paste_bank(
     pairs as a bank into ``out`` (a new or empty folder: an earlier bank there is refused, never
     appended to twice). Each record names its target image (``source_image``) and shot. Pastes that
     fit nowhere are counted and logged; ``progress`` shows a bar."""
-    check_paste_bank_args(per_shot, blend)
+    _check_args(per_shot, blend)
     split = make_split(index_folder(data, skip_invalid=skip_invalid), seed=seed)
     if not split.good_train:
         raise ValueError(f"{data} has no defect-free training image to paste defects into.")
