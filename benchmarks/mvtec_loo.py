@@ -6,6 +6,9 @@ type; each type is then painted into those two images, away from their own defec
 of the type, moved on the object's foreground minus the existing defect grown by ``--keep-out``
 px), and compared with the held-out third image: median visible width and contrast
 (``eval.shape``), and a contact sheet of native-scale crops (held-out real | generated | its mask).
+A type whose shots leave no foreground away from their own defect (e.g. a defect covering the whole
+object) is reported as skipped, with that reason. The fitted model is saved in ``OUT/model`` and
+``--model`` reuses one; ``results.json`` is rewritten after every type.
 
     python benchmarks/mvtec_loo.py --data ../shared/datasets/mvtec_fewshot/pill --steps 1000 \\
         --out runs/loo_pill
@@ -39,6 +42,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--side", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model", help="a synthesizer saved by an earlier run (skips the fit)")
     p.add_argument("--out", required=True)
     return p.parse_args()
 
@@ -69,19 +73,32 @@ def main() -> None:
         protocol="leave-one-out",
         seed=args.seed,
     )
-    synth = DefectSynthesizer(seed=args.seed)
     t0 = time.perf_counter()
-    synth.fit(split, steps=args.steps, seed=args.seed, progress=False)
-    fit_s = time.perf_counter() - t0
+    if args.model:
+        synth = DefectSynthesizer.from_pretrained(args.model)
+        fit_s = None
+    else:
+        synth = DefectSynthesizer(seed=args.seed)
+        synth.fit(split, steps=args.steps, seed=args.seed, progress=False)
+        fit_s = time.perf_counter() - t0
+        synth.save_pretrained(out / "model")
     rng = np.random.default_rng(args.seed)
     rows, tiles = [], []
+    summary = {"args": vars(args), "fit_s": fit_s, "rows": rows}
     for defect, real in sorted(held.items()):
         shots = [load_sample_arrays(s) for s in by_type[defect][:2]]
+        targets = [(image, away_from_defect(image, own, args.keep_out)) for image, own in shots]
+        targets = [(image, room) for image, room in targets if room.any()]
+        if not targets:
+            reason = f"no foreground left {args.keep_out} px away from the shots' own defects"
+            rows.append({"defect": defect, "skipped": reason})
+            print(json.dumps(rows[-1]), flush=True)
+            continue
         bank = RealMaskBank([m for _, m in shots])
         images, masks = [], []
         for k in range(args.n):
-            image, own = shots[k % 2]
-            masks.append(bank.sample(own.shape, away_from_defect(image, own, args.keep_out), rng))
+            image, room = targets[k % len(targets)]
+            masks.append(bank.sample(image.shape[:2], room, rng))
             images.append(image)
         pairs = synth.generate(len(images), defect=defect, images=images, masks=masks, generator=args.seed)
         real_image, real_mask = load_sample_arrays(real)
@@ -89,6 +106,8 @@ def main() -> None:
         row["generated"] = shape_stats([p.image for p in pairs], [p.mask for p in pairs])
         rows.append(row)
         print(json.dumps(row), flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(summary, indent=2))
         window = centred_window(pairs[0].mask, args.side)
         crop = cut_padded(pairs[0].image, window)
         tiles += [
@@ -97,9 +116,9 @@ def main() -> None:
             (crop, cut_padded(pairs[0].mask, window), "its mask"),
         ]
     save_contact_sheet(out / "sheet.png", tiles, columns=6, tile_size=args.side)
-    summary = {"args": vars(args), "fit_s": fit_s, "rows": rows}
     (out / "results.json").write_text(json.dumps(summary, indent=2))
-    print(f"fit {fit_s:.0f} s; sheet {out / 'sheet.png'}")
+    fitted = "loaded" if fit_s is None else f"fit {fit_s:.0f} s"
+    print(f"{fitted}; sheet {out / 'sheet.png'}")
 
 
 if __name__ == "__main__":
