@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from augment.data.pairs import SyntheticPair
 from augment.data.resize import resize_image, resize_mask
-from augment.loaders.sources import DefectSource, open_source
+from augment.loaders.sources import BankSource, DefectSource, open_source
 from downstream.arms import PAIR_MAKERS, PairInputs, pair_source, uses_real_defects
 from downstream.config import BenchmarkConfig
 from downstream.data import Item, SegmentationSet, train_augmentation
@@ -71,16 +71,26 @@ class ArmData:
     ratio, as a bank would; every other source redraws with each seed.
     """
 
-    def __init__(self, shots: list[Item], goods: list[Item], synthetic: str | Path | None) -> None:
+    def __init__(
+        self,
+        shots: list[Item],
+        goods: list[Item],
+        synthetic: str | Path | None,
+        skip: Collection[str] = (),
+    ) -> None:
         self.shots, self.goods = shots, goods
         self.synthetic = None if synthetic is None else str(synthetic)
+        self.skip = frozenset(skip)  # a bank's pairs this split may not train on (downstream.provenance)
         self.shots_per_defect: dict[str, int] = {}
         for s in shots:
             self.shots_per_defect[s.defect] = self.shots_per_defect.get(s.defect, 0) + 1
         self.pool: dict[str, list[SyntheticPair]] | None = None
 
     def source(self) -> DefectSource | None:
-        return None if self.synthetic is None else open_source(self.synthetic)
+        if self.synthetic is None:
+            return None
+        source = open_source(self.synthetic)
+        return source.without(self.skip) if isinstance(source, BankSource) else source
 
     def counts(self, ratio: float) -> dict[str, int]:
         return extra_counts(self.shots_per_defect, ratio)

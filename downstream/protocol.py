@@ -36,6 +36,7 @@ from downstream.cache import JobCache
 from downstream.config import BenchmarkConfig
 from downstream.data import Item, target_size
 from downstream.jobs import ArmData, Context, Job, JobResult, run_jobs, to_items
+from downstream.provenance import BankCheck, check_source
 from downstream.scoring import load_eval_set, run_metrics, scope_indices
 from downstream.selection import choose_ratio
 from downstream.shots import Setting, label, sweep_splits
@@ -168,7 +169,10 @@ def run_benchmark(
     validation = load_eval_set(split.validation, size)
     test = load_eval_set(split.test, size, config.previews)
     crop = None if config.crop is None else (min(config.crop, size[0]), min(config.crop, size[1]))
-    data = ArmData(shots, goods, synthetic)
+    bank = BankCheck()
+    if synthetic is not None and "synthetic" in map(pair_source, arms):
+        bank = check_source(synthetic, split)
+    data = ArmData(shots, goods, synthetic, bank.left_out)
     data.prepare(arms, config.ratios, config.seeds[0], config.progress)
     ctx = Context(config, data, validation, test, crop)
     source = data.source()
@@ -193,6 +197,8 @@ def run_benchmark(
         "split_files": split.to_dict(),
         "scored_on": "test",
         "synthetic_source": describe(source) if source else None,
+        "synthetic_left_out": len(bank.left_out),
+        "synthetic_shots_checked": bank.checked,
         "extra_per_defect": {a: data.counts(search[a]["chosen"] if a in search else 0) for a in search},
         "ratio_search": search,
         "machine": machine(config),

@@ -47,9 +47,11 @@ __all__ = [
 
 SWEEP_LEAK_ARMS = frozenset({"synthetic", "synthetic-only"})
 SWEEP_LEAK_NOTE = (
-    "Note: the synthetic source is the same at every setting. It was made from its own shots: at a "
-    "setting with fewer shots than it saw, the synthetic arms carry more real defects than `real` "
-    "and `copy-paste` do. For a fair sweep, fit (or generate) the source from each setting's shots."
+    "Note: the synthetic source is the same at every setting, and its pairs do not all name the "
+    "shot they came from (a model's pairs never do). It was made from its own shots: at a setting "
+    "with fewer shots than it saw, the synthetic arms carry more real defects than `real` and "
+    "`copy-paste` do. For a fair sweep, fit (or generate) the source from each setting's shots; a "
+    "paste bank (`defect-synth paste`) names its shots and is filtered to each setting's own."
 )
 
 
@@ -181,6 +183,12 @@ def markdown(result: dict[str, Any], summary: dict[str, Any] | None = None) -> s
             f"Shots per defect type: {json.dumps({d: v if isinstance(v, int) else v['shots'] for d, v in shots.items()})}",
             "",
         ]
+        if res.get("synthetic_left_out"):
+            lines += [
+                f"{res['synthetic_left_out']} pairs of the synthetic bank left out: pasted from shots "
+                "this setting does not train on.",
+                "",
+            ]
         lines += [*_table(res, summ, "all"), ""]
         for scope in [s for s in summ if s != "all"]:
             lines += [
@@ -197,7 +205,10 @@ def markdown(result: dict[str, Any], summary: dict[str, Any] | None = None) -> s
     ]
     if len(sweep["settings"]) > 1:
         lines += ["## Gain over real against the number of shots", "", "![gain over real](shots.png)", ""]
-        if any(SWEEP_LEAK_ARMS & set(e["result"]["arms"]) for e in sweep["settings"]):
+        if any(
+            SWEEP_LEAK_ARMS & set(e["result"]["arms"]) and not e["result"].get("synthetic_shots_checked")
+            for e in sweep["settings"]
+        ):
             lines += [SWEEP_LEAK_NOTE, ""]
     lines += ["## Predictions (test images, first seed)", "", "![predictions](predictions.png)", ""]
     return "\n".join(lines)

@@ -14,9 +14,10 @@ benchmark's resized shots, or a bank's stored pairs: `BankSource`) with each def
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +247,18 @@ class BankSource(CopyPasteSource):
                 f"bank {self.root} holds no complete pair with a defect; regenerate it with "
                 "'defect-synth generate'."
             ) from None
+        self.skip: frozenset[str] = frozenset()
         self.prepare_variants()
+
+    def without(self, names: Collection[str]) -> BankSource:
+        """The same bank with the pairs called ``names`` left out of `draw` (and of its fingerprint)."""
+        if not names:
+            return self
+        view = copy.copy(self)
+        view.skip = frozenset(names)
+        left = hashlib.sha256("\n".join(sorted(view.skip)).encode()).hexdigest()[:8]
+        view.fingerprint = f"{self.fingerprint}-without-{left}"
+        return view
 
     def _record(self, defect: str, k: int, strength: float, seed: int) -> dict[str, Any]:
         return {
@@ -267,7 +279,12 @@ class BankSource(CopyPasteSource):
         rng = np.random.default_rng(seed)
         out = []
         for defect, n in sorted(per_defect.items()):
-            rows = [r for r in records if r.get("defect") == defect]
+            rows = [r for r in records if r.get("defect") == defect and r.get("name") not in self.skip]
+            if not rows and any(r.get("defect") == defect for r in records):
+                raise DataError(
+                    f"every {defect!r} pair of bank {self.root} was pasted from a shot that this split "
+                    "does not train on; build a bank from this split's shots (defect-synth paste)."
+                )
             if not rows:
                 raise DataError(
                     f"bank {self.root} has no pairs of defect type {defect!r}; it has "

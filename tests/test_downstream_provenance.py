@@ -1,0 +1,118 @@
+"""A bank's pairs checked against the split they are benchmarked on (`downstream.provenance`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from augment.data.index import index_folder
+from augment.data.pairs import read_manifest
+from augment.data.split import FewShotSplit, make_split
+from augment.errors import DataError
+from augment.loaders.copy_paste import BankSource
+from augment.loaders.paste_bank import build_paste_bank
+from downstream.config import BenchmarkConfig
+from downstream.jobs import ArmData
+from downstream.protocol import run_benchmark
+from downstream.provenance import check_bank, sample_key
+from downstream.report import SWEEP_LEAK_NOTE, markdown
+from downstream.shots import fewer_shots
+
+TINY = {
+    "encoder": "tu-resnet10t",
+    "encoder_depth": 3,
+    "decoder_channels": (16, 8, 8),
+    "resolution": 64,
+    "batch_size": 4,
+    "progress": False,
+    "previews": 1,
+    "n_boot": 20,
+}
+
+
+@pytest.fixture(scope="module")
+def split(tiny_pills: Path) -> FewShotSplit:
+    return make_split(index_folder(tiny_pills))
+
+
+@pytest.fixture(scope="module")
+def paste_bank(tiny_pills: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_paste_bank(tiny_pills, tmp_path_factory.mktemp("pb") / "bank", per_shot=2)
+
+
+def _record(product: str, defect: str, shot: str, name: str = "p") -> dict[str, str]:
+    return {"product": product, "defect": defect, "shot": shot, "name": name}
+
+
+@pytest.mark.parametrize("part", ["val_defects", "test_defects"])
+def test_a_bank_pasted_from_held_out_images_is_refused(split: FewShotSplit, part: str) -> None:
+    held = getattr(split, part)[0]
+    records = [_record(*sample_key(split.shots[0])), _record(*sample_key(held))]
+    with pytest.raises(DataError, match=f"holds out for validation or test.*{held.image.name}"):
+        check_bank(records, split, "bank")
+
+
+def test_pastes_of_shots_a_setting_drops_are_left_out(split: FewShotSplit, paste_bank: Path) -> None:
+    records = read_manifest(paste_bank)
+    one = fewer_shots(split, 1, seed=0)
+    check = check_bank(records, one, str(paste_bank))
+    kept_shots = {r["shot"] for r in records if r["name"] not in check.left_out}
+    assert check.checked
+    assert check.left_out
+    assert kept_shots == {s.image.name for s in one.shots}
+    assert check_bank(records, split, str(paste_bank)).left_out == []
+
+
+@pytest.mark.parametrize(
+    "record",
+    [{"defect": "crack", "name": "model-made"}, _record("another-product", "crack", "000.png")],
+)
+def test_pairs_that_name_no_dataset_shot_are_kept_but_not_checked(
+    split: FewShotSplit, record: dict[str, str]
+) -> None:
+    check = check_bank([record], split, "bank")
+    assert check.left_out == []
+    assert not check.checked
+
+
+def test_a_bank_view_never_draws_its_left_out_pairs(paste_bank: Path) -> None:
+    bank = BankSource(paste_bank)
+    records = read_manifest(paste_bank)
+    cracks = [r["name"] for r in records if r["defect"] == "crack"]
+    view = bank.without(cracks[1:])
+    drawn = view.draw({"crack": 10}, [], seed=0)
+    assert [p.record["name"] for p in drawn] == cracks[:1]
+    assert view.fingerprint != bank.fingerprint
+    assert bank.without([]) is bank
+
+
+def test_a_bank_with_every_pair_of_a_type_left_out_says_why(paste_bank: Path) -> None:
+    names = [r["name"] for r in read_manifest(paste_bank) if r["defect"] == "spot"]
+    with pytest.raises(DataError, match="does not train on"):
+        BankSource(paste_bank).without(names).draw({"spot": 1}, [], seed=0)
+
+
+def test_the_benchmark_data_draws_only_pastes_of_the_split_shots(
+    split: FewShotSplit, paste_bank: Path
+) -> None:
+    one = fewer_shots(split, 1, seed=0)
+    data = ArmData([], [], paste_bank, check_bank(read_manifest(paste_bank), one, "").left_out)
+    source = data.source()
+    assert source is not None
+    drawn = source.draw({"crack": 2, "scratch": 2, "spot": 2}, [], seed=0)
+    assert {(p.record["defect"], p.record["shot"]) for p in drawn} == {
+        (s.defect, s.image.name) for s in one.shots
+    }
+
+
+def test_a_one_shot_benchmark_reports_the_pastes_it_left_out(split: FewShotSplit, paste_bank: Path) -> None:
+    one = fewer_shots(split, 1, seed=0)
+    config = BenchmarkConfig(arms=("synthetic-only",), seeds=(0,), steps=2, eval_every=2, **TINY)
+    result = run_benchmark(one, config, synthetic=paste_bank)
+    assert result["synthetic_left_out"] == len(check_bank(read_manifest(paste_bank), one, "").left_out) > 0
+    assert result["synthetic_shots_checked"]
+    sweep = {"settings": [{"setting": 1, "label": "1 shot", "result": result}] * 2, "wall_s": 0.0}
+    text = markdown(sweep)
+    assert SWEEP_LEAK_NOTE not in text
+    assert f"{result['synthetic_left_out']} pairs of the synthetic bank left out" in text
