@@ -12,14 +12,9 @@ from augment.data.index import index_folder
 from augment.data.split import make_split
 from downstream.config import BenchmarkConfig
 from downstream.protocol import run_benchmark
+from tests.tiny_detector import TINY_DETECTOR
 
-TINY = {
-    "encoder": "tu-resnet10t",
-    "encoder_depth": 3,
-    "decoder_channels": (16, 8, 8),
-    "resolution": 64,
-    "batch_size": 4,
-    "progress": False,
+TINY = TINY_DETECTOR | {
     "previews": 1,
     "n_boot": 20,
     "seeds": (0,),

@@ -19,17 +19,9 @@ from downstream.data import target_size
 from downstream.jobs import ArmData, Job, training_items
 from downstream.protocol import load_items, run_benchmark
 from downstream.selection import choose_ratio
+from tests.tiny_detector import TINY_DETECTOR
 
-TINY = {
-    "encoder": "tu-resnet10t",
-    "encoder_depth": 3,
-    "decoder_channels": (16, 8, 8),
-    "resolution": 64,
-    "batch_size": 4,
-    "progress": False,
-    "previews": 1,
-    "n_boot": 50,
-}
+TINY = TINY_DETECTOR | {"previews": 1, "n_boot": 50}
 CHOICES = ("best_step", "best_val_ap", "threshold", "ratio", "curve")
 
 

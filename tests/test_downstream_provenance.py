@@ -18,17 +18,9 @@ from downstream.protocol import run_benchmark
 from downstream.provenance import check_bank, sample_key
 from downstream.report import SWEEP_LEAK_NOTE, markdown
 from downstream.shots import fewer_shots
+from tests.tiny_detector import TINY_DETECTOR
 
-TINY = {
-    "encoder": "tu-resnet10t",
-    "encoder_depth": 3,
-    "decoder_channels": (16, 8, 8),
-    "resolution": 64,
-    "batch_size": 4,
-    "progress": False,
-    "previews": 1,
-    "n_boot": 20,
-}
+TINY = TINY_DETECTOR | {"previews": 1, "n_boot": 20}
 
 
 @pytest.fixture(scope="module")

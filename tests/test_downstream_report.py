@@ -15,16 +15,9 @@ from augment.data.split import make_split
 from downstream.arms import copy_paste_pairs
 from downstream.protocol import BenchmarkConfig, run_benchmark, to_items
 from downstream.report import METRICS, summarise, write_report
+from tests.tiny_detector import TINY_DETECTOR
 
-TINY = {
-    "encoder": "tu-resnet10t",
-    "encoder_depth": 3,
-    "decoder_channels": (16, 8, 8),
-    "resolution": 64,
-    "batch_size": 4,
-    "progress": False,
-    "previews": 2,
-}
+TINY = TINY_DETECTOR | {"previews": 2}
 
 
 @pytest.fixture(scope="module")
