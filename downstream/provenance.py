@@ -8,14 +8,20 @@ defect type and file name. Benchmarked on a split:
 * a pair pasted from another image of the same dataset that is not among the split's shots (a
   shot that a smaller ``--shots`` setting leaves out) is **left out** of that split's draw, so one
   bank serves a whole sweep and each setting trains only on pastes of its own shots;
-* a pair that names no shot (painted by a model) or a shot of another dataset is kept: nothing
-  here can tell which real defects it came from.
+* a pair painted by a model names the real images the model was fitted on (``model_shots``): one
+  of the split's validation or test images among them is refused as above; the pair is checked
+  when all of them are the split's shots, and kept but not checked when the model also saw shots
+  this setting lacks (a model cannot unlearn them: fit one per setting with ``fit --split``);
+* a pair that names neither (older banks) or only images of another dataset is kept: nothing here
+  can tell which real defects it came from.
+
+A saved synthesizer used as the source directly is checked the same way, from its ``fitted.json``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +30,18 @@ from augment.data.index import Sample
 from augment.data.pairs import read_manifest
 from augment.data.split import FewShotSplit
 from augment.errors import DataError
-from augment.loaders.sources import BankSource, open_source
+from augment.loaders.sources import BankSource, SynthesizerSource, open_source
 
-__all__ = ["BankCheck", "ShotKey", "check_bank", "check_source", "record_shot", "sample_key"]
+__all__ = [
+    "BankCheck",
+    "ShotKey",
+    "check_bank",
+    "check_source",
+    "model_check",
+    "record_model_shots",
+    "record_shot",
+    "sample_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,34 +68,75 @@ class BankCheck:
     checked: bool = False  # every pair names an image of this dataset: no other real defect is in it
 
 
+def record_model_shots(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """The real defect images the model that painted a record's pair was fitted on (empty: unknown)."""
+    shots = record.get("model_shots")
+    return tuple(str(p) for p in shots) if isinstance(shots, list) else ()
+
+
+def _paths(samples: Sequence[Sample]) -> set[str]:
+    return {str(s.image.resolve()) for s in samples}
+
+
+def _refuse_leak(what: str, images: Collection[str], fix: str) -> None:
+    if images:
+        named = ", ".join(sorted(images)[:5])
+        raise DataError(
+            f"{what} {len(images)} image(s) that this split holds out for validation or test "
+            f"({named}{', ...' if len(images) > 5 else ''}): the detector would train on the "
+            f"defects it is chosen and scored on. {fix}"
+        )
+
+
+MODEL_FIX = (
+    "Fit the model on this split's shots (`defect-synth fit --split OUT/split.json`, or a setting's "
+    "OUT/split-Kshots.json) or benchmark it on the split it was fitted on."
+)
+
+
+def model_check(shot_images: Sequence[str], split: FewShotSplit, what: str) -> bool:
+    """Whether a model fitted on ``shot_images`` saw only ``split``'s shots (False: unknown or more).
+
+    Raises a DataError when it saw one of the split's validation or test images.
+    """
+    seen = {str(Path(p).resolve()) for p in shot_images}
+    _refuse_leak(f"{what} was fitted on", seen & _paths(split.validation + split.test), MODEL_FIX)
+    return bool(seen) and seen <= _paths(split.shots)
+
+
 def check_bank(records: Sequence[Mapping[str, Any]], split: FewShotSplit, bank: str) -> BankCheck:
     """Which of the bank's pairs were pasted from dataset images that are not ``split``'s shots.
 
-    Raises a DataError when any pair was pasted from the split's validation or test part.
+    Raises a DataError when any pair was pasted from the split's validation or test part, or
+    painted by a model fitted on one of them.
     """
     held_out = {sample_key(s) for s in split.validation + split.test}
     shots = {sample_key(s) for s in split.shots}
     dataset = {sample_key(s) for s in split.index.samples}
     keys = [record_shot(r) for r in records]
-    leaked = sorted({k for k in keys if k in held_out})
-    if leaked:
-        named = ", ".join("/".join(k) for k in leaked[:5])
-        raise DataError(
-            f"bank {bank} pastes defects of {len(leaked)} image(s) that this split holds out for "
-            f"validation or test ({named}{', ...' if len(leaked) > 5 else ''}): the detector would "
-            "train on the defects it is chosen and scored on. Build the bank from this split's "
-            "shots (`defect-synth paste --data DATA` uses the same first-third split as the "
-            "benchmark) or benchmark it on the split it was built from."
-        )
+    _refuse_leak(
+        f"bank {bank} pastes defects of",
+        {"/".join(k) for k in keys if k in held_out},
+        "Build the bank from this split's shots (`defect-synth paste --data DATA` uses the same "
+        "first-third split as the benchmark) or benchmark it on the split it was built from.",
+    )
+    models = {record_model_shots(r) for r in records}
+    model_ok = {m: model_check(m, split, f"bank {bank} holds pairs of a model that") for m in models if m}
     left_out = [
         str(r.get("name", "")) for r, k in zip(records, keys, strict=True) if k in dataset and k not in shots
     ]
-    return BankCheck(left_out, checked=bool(keys) and all(k in dataset for k in keys))
+    checked = all(
+        k in dataset or model_ok.get(record_model_shots(r), False) for r, k in zip(records, keys, strict=True)
+    )
+    return BankCheck(left_out, checked=bool(keys) and checked)
 
 
 def check_source(synthetic: str | Path, split: FewShotSplit) -> BankCheck:
     """`check_bank` for the source at ``synthetic`` when it is a bank; nothing checked for other sources."""
     source = open_source(synthetic)
+    if isinstance(source, SynthesizerSource):
+        shot_images = source.synthesizer.fitted.shot_images
+        return BankCheck(checked=model_check(shot_images, split, f"model {source.origin}"))
     if not isinstance(source, BankSource):
         return BankCheck()
     check = check_bank(read_manifest(source.root), split, source.origin)

@@ -47,11 +47,12 @@ __all__ = [
 
 SWEEP_LEAK_ARMS = frozenset({"synthetic", "synthetic-only"})
 SWEEP_LEAK_NOTE = (
-    "Note: the synthetic source is the same at every setting, and its pairs do not all name the "
-    "shot they came from (a model's pairs never do). It was made from its own shots: at a setting "
-    "with fewer shots than it saw, the synthetic arms carry more real defects than `real` and "
-    "`copy-paste` do. For a fair sweep, fit (or generate) the source from each setting's shots; a "
-    "paste bank (`defect-synth paste`) names its shots and is filtered to each setting's own."
+    "Note: the synthetic source is the same at every setting, and not all of its pairs could be "
+    "checked against a setting's shots: some name no shot (banks written before pairs named them), "
+    "or the model that painted them was fitted on shots a setting lacks. At such a setting the "
+    "synthetic arms carry more real defects than `real` and `copy-paste` do. For a fair sweep, fit "
+    "the model on each setting's shots (`defect-synth fit --split OUT/split-Kshots.json`); a paste "
+    "bank (`defect-synth paste`) names its shots and is filtered to each setting's own."
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,11 @@ from augment.data.split import FewShotSplit, make_split
 from augment.errors import DataError
 from augment.loaders.copy_paste import BankSource
 from augment.loaders.paste_bank import build_paste_bank
+from augment.synth.synthesizer import DefectSynthesizer
 from downstream.config import BenchmarkConfig
 from downstream.jobs import ArmData
 from downstream.protocol import run_benchmark
-from downstream.provenance import check_bank, sample_key
+from downstream.provenance import check_bank, check_source, sample_key
 from downstream.report import SWEEP_LEAK_NOTE, markdown
 from downstream.shots import fewer_shots
 from tests.tiny_detector import TINY_DETECTOR
@@ -66,6 +68,49 @@ def test_pairs_that_name_no_dataset_shot_are_kept_but_not_checked(
     check = check_bank([record], split, "bank")
     assert check.left_out == []
     assert not check.checked
+
+
+def _painted(paths: list[Path]) -> dict[str, object]:
+    return {"defect": "crack", "name": "painted", "model_shots": [str(p) for p in paths]}
+
+
+@pytest.mark.parametrize("part", ["val_defects", "test_defects"])
+def test_pairs_of_a_model_fitted_on_held_out_images_are_refused(split: FewShotSplit, part: str) -> None:
+    held = getattr(split, part)[0]
+    record = _painted([split.shots[0].image, held.image])
+    with pytest.raises(DataError, match=f"model that was fitted on 1 image.*{held.image.name}.*fit --split"):
+        check_bank([record], split, "bank")
+
+
+@pytest.mark.parametrize(("fitted_on", "checked"), [("setting", True), ("all shots", False)])
+def test_model_pairs_are_checked_only_when_the_model_saw_just_the_settings_shots(
+    split: FewShotSplit, fitted_on: str, checked: bool
+) -> None:
+    one = fewer_shots(split, 1, seed=0)
+    seen = one.shots if fitted_on == "setting" else split.shots
+    check = check_bank([_painted([s.image for s in seen])], one, "bank")
+    assert check.left_out == []
+    assert check.checked is checked
+
+
+def test_pairs_of_a_model_fitted_on_the_settings_shots_pass_the_check(split: FewShotSplit) -> None:
+    one = fewer_shots(split, 1, seed=0)
+    synth = DefectSynthesizer(resolution=16, channels=(8, 16, 16))
+    synth.fit(one, defects=["crack"], steps=1, batch_size=2, progress=False)
+    pairs = synth.generate(
+        2, defect="crack", mode="harmonize", steps=1, generator=0, quality_filter=False, progress=False
+    )
+    assert pairs[0].record["model_shots"] == [str(s.image) for s in one.shots if s.defect == "crack"]
+    assert check_bank([p.record for p in pairs], one, "bank").checked
+
+
+def test_a_saved_synthesizer_fitted_on_a_test_image_is_refused(split: FewShotSplit, tmp_path: Path) -> None:
+    held = split.test_defects[0]
+    synth = DefectSynthesizer(resolution=16, channels=(8, 16, 16))
+    synth.fit(replace(split, shots=[held]), defects=[held.defect], steps=1, batch_size=2, progress=False)
+    synth.save_pretrained(tmp_path / "model")
+    with pytest.raises(DataError, match=f"model .* was fitted on 1 image.*{held.image.name}"):
+        check_source(tmp_path / "model", split)
 
 
 def test_a_bank_view_never_draws_its_left_out_pairs(paste_bank: Path) -> None:

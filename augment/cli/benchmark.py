@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from downstream.arms import ARMS
 from downstream.config import DEFAULT_SEEDS, RATIO_GRID, BenchmarkConfig
 from downstream.protocol import run_sweep
 from downstream.report import write_report
-from downstream.shots import THIRD, Setting, base_split, parse_shots
+from downstream.shots import THIRD, Setting, base_split, parse_shots, sweep_splits
 
 # library argument spellings in error messages -> this command's flags
 FLAGS = {
@@ -157,8 +158,25 @@ REPORT_NAMES = frozenset(
 )
 
 
+SETTING_SPLIT = re.compile(r"split-\d+shots?\.json")  # one --shots setting's split, to fit a model on
+
+
+def setting_split_name(k: int) -> str:
+    return f"split-{k}shot{'s' if k > 1 else ''}.json"
+
+
 def is_benchmark_output(out: Path) -> bool:
-    return all(p.name in REPORT_NAMES for p in out.iterdir())
+    return all(p.name in REPORT_NAMES or SETTING_SPLIT.fullmatch(p.name) for p in out.iterdir())
+
+
+def save_splits(split: FewShotSplit, settings: list[Setting], out: Path) -> list[Path]:
+    """The base split as ``split.json`` and each K-shot setting's as ``split-Kshots.json``: the files
+    ``defect-synth fit --split`` takes, so a model is fitted on exactly the shots a setting trains on."""
+    paths = [split.save(out / SPLIT)]
+    for setting, part in sweep_splits(split, settings):
+        if setting is not None:
+            paths.append(part.save(out / setting_split_name(setting)))
+    return paths
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,10 +186,11 @@ def run(args: argparse.Namespace) -> int:
     refuse_foreign(Path(args.out), what, is_benchmark_output, "Choose an empty or new folder for the report.")
     check_location(args.out, what)
     split = _split(args, settings)
+    splits = save_splits(split, settings, Path(args.out))
     t0 = time.perf_counter()
     sweep = run_sweep(split, settings, config, synthetic=args.synthetic, cache=Path(args.out) / JOBS)
     paths = write_report(sweep, args.out)
-    split.save(Path(args.out) / SPLIT)
     print(paths["markdown"].read_text())
+    print("splits (for defect-synth fit --split): " + ", ".join(str(p) for p in splits))
     print(f"wall time {time.perf_counter() - t0:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

@@ -21,7 +21,7 @@ from augment.cli.common import (
     index_from_args,
 )
 from augment.data.outputs import check_location, refuse_foreign
-from augment.data.split import make_split
+from augment.data.split import FewShotSplit, load_split, make_split
 from augment.devices import resolve_device, resolve_dtype
 from augment.files import CHECKPOINTS, VALIDATION
 from augment.models.backbone import Backbone
@@ -53,7 +53,12 @@ FLAGS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="dataset folder (MVTec AD or generic layout)")
+    parser.add_argument("--data", help="dataset folder (MVTec AD or generic layout)")
+    parser.add_argument(
+        "--split",
+        help="instead of --data: a saved split JSON (a benchmark's OUT/split.json or one setting's "
+        "OUT/split-Kshots.json), to fit on exactly the shots that split trains on",
+    )
     parser.add_argument("--out", required=True, help="folder to save the fitted synthesizer in")
     parser.add_argument(
         "--defect", action="append", dest="defects", help="fit only this defect type (repeat)"
@@ -190,14 +195,33 @@ def checkpoint_bytes(backbone: Backbone) -> int:
     return 4 * weights
 
 
+def _split(args: argparse.Namespace) -> FewShotSplit:
+    """The split to fit on: the saved ``--split`` as it is, or a new one of ``--data``."""
+    if (args.data is None) == (args.split is None):
+        raise ValueError(
+            "give the dataset as --data DIR (a new first-third or --shots split) or as --split "
+            f"FILE (a saved split), exactly one of them; got --data {args.data} and --split {args.split}."
+        )
+    if args.split is None:
+        return make_split(index_from_args(args), shots=args.shots, seed=args.seed)
+    fixed = {"--shots": args.shots, "--product": args.product, "--bit-depth": args.bit_depth}
+    given = [flag for flag, value in fixed.items() if value is not None]
+    given += ["--skip-invalid"] if args.skip_invalid else []
+    if given:
+        raise ValueError(
+            f"--split fixes the shots, product, files and bit depth of the fit; drop {', '.join(given)} "
+            "or fit from --data instead."
+        )
+    return load_split(args.split)
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_flush_denormal(True)
     lora = lora_settings(args)
     what = "fit output folder"
     refuse_foreign(Path(args.out), what, is_fit_output, "Choose an empty or new folder for the model.")
     check_location(args.out, what)
-    index = index_from_args(args)
-    split = make_split(index, shots=args.shots, seed=args.seed)
+    split = _split(args)
     device = resolve_device(args.device)
     backbone = None
     if args.backbone:

@@ -35,6 +35,7 @@ __all__ = [
     "load_train_data",
     "sample_batch",
     "sample_window",
+    "shots_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -120,9 +121,14 @@ def good_images_of(split: FewShotSplit) -> list[Sample]:
     return goods
 
 
+def shots_of(split: FewShotSplit, defects: Sequence[str]) -> list[Sample]:
+    """The split's shots of ``defects``: the real defect images a fit trains on."""
+    return [s for s in split.shots if s.defect in defects]
+
+
 def load_train_data(split: FewShotSplit, defects: Sequence[str], goods: Sequence[Sample]) -> TrainData:
     """The split's shots of ``defects`` and the ``goods`` (see ``good_images_of``), loaded."""
-    chosen = [s for s in split.shots if s.defect in defects]
+    chosen = shots_of(split, defects)
     shots = [(*load_sample_arrays(s), s.defect) for s in chosen]
     good_images = [load_sample_arrays(s)[0] for s in goods]
     products = [s.product for s in chosen], [s.product for s in goods]

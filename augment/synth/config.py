@@ -54,7 +54,9 @@ class FittedState:
     ``grayscale`` (then generated images are made gray too), and the ``bit_depth`` its data's 16-bit
     images were read with (image paths given to generation are read with it too). A model of several
     products lists them all in ``products`` (``product`` is the first) and the product of each good
-    image in ``good_products`` (empty: all are ``product``'s)."""
+    image in ``good_products`` (empty: all are ``product``'s). ``shot_images`` are the paths of the
+    real defect images it was fitted on (empty in models saved before it existed), so a benchmark
+    can tell whether the model has seen an image it is scored on (``downstream.provenance``)."""
 
     product: str | None = None
     defects: tuple[str, ...] = ()
@@ -63,6 +65,7 @@ class FittedState:
     bit_depth: int | None = None
     products: tuple[str, ...] = ()
     good_products: tuple[str, ...] = ()
+    shot_images: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defects", tuple(str(d) for d in self.defects))
@@ -73,6 +76,7 @@ class FittedState:
             products = (self.product, *products)
         object.__setattr__(self, "products", products)
         object.__setattr__(self, "good_products", tuple(str(p) for p in self.good_products))
+        object.__setattr__(self, "shot_images", tuple(str(p) for p in self.shot_images))
 
     def goods_of(self, product: str) -> tuple[str, ...]:
         """The defect-free images of ``product`` that generation paints into by default."""
@@ -89,6 +93,7 @@ class FittedState:
             "bit_depth": self.bit_depth,
             "products": list(self.products),
             "good_products": list(self.good_products),
+            "shot_images": list(self.shot_images),
         }
 
     @classmethod

@@ -20,7 +20,7 @@ from augment.models.backbone import Backbone
 from augment.models.classes import add_class_embeddings
 from augment.models.lora import LoraSettings
 from augment.models.tokens import add_placeholder_tokens, placeholder
-from augment.synth.batches import good_images_of, is_grayscale, load_train_data
+from augment.synth.batches import good_images_of, is_grayscale, load_train_data, shots_of
 from augment.synth.config import FittedState, SynthConfig
 from augment.synth.fit import Data, check_fit_args, check_lora, fit_defects, fit_products, fit_split, train
 from augment.synth.options import FitConfig, TrainOptions, check_loop_numbers
@@ -129,7 +129,10 @@ class Fitting:
         gray = is_grayscale(train_data) and (self.fitted.grayscale or not self.fitted.defects)
         goods_seen, good_products = tuple(str(s.image) for s in goods), tuple(s.product for s in goods)
         product = self.fitted.product or products[0]
+        shots_seen = tuple(
+            dict.fromkeys((*self.fitted.shot_images, *(str(s.image) for s in shots_of(split, chosen))))
+        )
         self.fitted = FittedState(
-            product, known, goods_seen, gray, split.index.bit_depth, tuple(dict.fromkeys((*self.fitted.products, *products))), good_products
+            product, known, goods_seen, gray, split.index.bit_depth, tuple(dict.fromkeys((*self.fitted.products, *products))), good_products, shots_seen
         )  # fmt: skip
         return losses

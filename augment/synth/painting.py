@@ -218,10 +218,10 @@ class Painting:
         """The quality-filtered loop shared by ``inpaint`` and ``harmonize``."""
         self.last_report = {}
         use_filter = quality_filter and spec.cfg.strength > 0
-        return inpaint_pairs(
+        return self._name_shots(inpaint_pairs(
             spec, int(n), plan, seeds, self.shots.get(spec.defect, []), self.fingerprint(),
             use_filter, max_attempts or 4 * n + 4, progress, self.last_report, harmonize,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def text_to_image(
         self,
@@ -257,10 +257,18 @@ class Painting:
         )  # fmt: skip
         shot_masks = [m for _, m in self.shots.get(defect, [])] if mask_quality else None
         self.last_report = {}
-        return text2img_pairs(
+        return self._name_shots(text2img_pairs(
             self.backbone, product, defect, int(n), cfg, seed_stream(generator), self.fingerprint(),
             max_attempts or 4 * n + 4, self.last_report, shot_masks,
-        )  # fmt: skip
+        ))  # fmt: skip
+
+    def _name_shots(self, pairs: list[SyntheticPair]) -> list[SyntheticPair]:
+        """Each record names the real defect images the model was fitted on (``model_shots``), so a
+        benchmark can refuse a bank whose model saw an image it is scored on (``downstream.provenance``)."""
+        if self.fitted.shot_images:
+            for pair in pairs:
+                pair.record["model_shots"] = list(self.fitted.shot_images)
+        return pairs
 
     def reproduce(
         self, record: dict[str, Any], image: np.ndarray, mask: np.ndarray | None = None

@@ -41,8 +41,8 @@ class DefectSynthesizer(Fitting, Painting):
     The other arguments are the fields of ``SynthConfig`` (``resolution``: the model window in image
     pixels, by default the backbone's native size: 512 for SD 1.5 / 2, 1024 for SDXL; ``channels``,
     ``seed``) and of ``FittedState`` (``product``, ``defects``, ``good_images``, ``grayscale``,
-    ``bit_depth``, ``products``, ``good_products``: filled by ``fit`` and saved; pass them only to
-    rebuild a fitted synthesizer).
+    ``bit_depth``, ``products``, ``good_products``, ``shot_images``: filled by ``fit`` and saved;
+    pass them only to rebuild a fitted synthesizer).
     The models stay where the backbone is (the embedded default: the CPU, float32); ``to(device,
     dtype)``, ``from_pretrained(..., device=, dtype=)`` and ``fit(..., device=, dtype=)`` move them.
     """
@@ -60,6 +60,7 @@ class DefectSynthesizer(Fitting, Painting):
         bit_depth: int | None = None,
         products: Sequence[str] = (),
         good_products: Sequence[str] = (),
+        shot_images: Sequence[str] = (),
     ) -> None:
         if resolution is None:
             resolution = backbone.native_resolution if backbone is not None else SynthConfig.resolution
@@ -72,6 +73,7 @@ class DefectSynthesizer(Fitting, Painting):
             bit_depth,
             tuple(products),
             tuple(good_products),
+            tuple(shot_images),
         )
         if backbone is None:
             backbone = build_embedded_backbone(self.config.resolution, self.config.channels, seed=seed)
