@@ -73,7 +73,17 @@ def fewer_shots(split: FewShotSplit, k: int, seed: int) -> FewShotSplit:
     return replace(split, shots=kept, protocol=f"{split.protocol}, {k} of its shots per type")
 
 
+def has_shots(split: FewShotSplit, k: int) -> bool:
+    """True when ``split`` holds exactly ``k`` shots of every (product, defect type)."""
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for s in split.shots:
+        counts[(s.product, s.defect)] += 1
+    return set(counts.values()) == {k}
+
+
 def sweep_splits(base: FewShotSplit, settings: list[Setting]) -> list[tuple[Setting, FewShotSplit]]:
-    """Each setting's split, in the order asked."""
-    top = None if None in settings else max(s for s in settings if s is not None)
-    return [(s, base if s is None or s == top else fewer_shots(base, s, base.seed)) for s in settings]
+    """Each setting's split, in the order asked: the base itself where it already has the setting's
+    shots (a saved ``--split`` of the first third asked for 1 shot draws one, it is not taken as is)."""
+    return [
+        (s, base if s is None or has_shots(base, s) else fewer_shots(base, s, base.seed)) for s in settings
+    ]

@@ -48,6 +48,13 @@ def test_every_setting_shares_validation_and_test(tiny_pills: Path) -> None:
     assert splits[0][1].validation == splits[1][1].validation
 
 
+def test_a_saved_first_third_split_asked_for_one_shot_draws_one(tiny_pills: Path) -> None:
+    base = base_split(index_folder(tiny_pills), [None])
+    [(_, one)] = sweep_splits(base, [1])
+    assert one.shots == fewer_shots(base, 1, base.seed).shots
+    assert sweep_splits(one, [1])[0][1] is one
+
+
 def test_more_shots_than_the_base_split_has_are_refused(tiny_pills: Path) -> None:
     base = base_split(index_folder(tiny_pills), [None])
     with pytest.raises(ValueError, match="fewer for"):
