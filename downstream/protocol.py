@@ -19,7 +19,7 @@ import logging
 import platform
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -103,13 +103,28 @@ def check_split(split: FewShotSplit) -> None:
     split.require_validation()
 
 
-def plan_jobs(arms: Sequence[str], config: BenchmarkConfig) -> list[Job]:
-    """Every (seed, arm, ratio) to train: one run per seed for ``real``, one per ratio for the others."""
+def distinct_ratios(ratios: Sequence[float], counts: Callable[[float], dict[str, int]]) -> list[float]:
+    """``ratios`` less those adding the same pairs per type as a smaller one (at one shot per type,
+    0.5 and 1 both add one pair: the same data and seed, so the same run, trained once)."""
+    seen: list[dict[str, int]] = []
+    kept = []
+    for ratio in sorted(ratios):
+        if counts(ratio) not in seen:
+            seen.append(counts(ratio))
+            kept.append(ratio)
+    return [r for r in ratios if r in kept]
+
+
+def plan_jobs(
+    arms: Sequence[str], config: BenchmarkConfig, ratios: Sequence[float] | None = None
+) -> list[Job]:
+    """Every (seed, arm, ratio) to train: one run per seed for ``real``, one per ratio (of ``ratios``,
+    default the config's) for the others."""
     return [
         Job(arm, seed, ratio)
         for seed in config.seeds
         for arm in arms
-        for ratio in ((None,) if pair_source(arm) is None else config.ratios)
+        for ratio in ((None,) if pair_source(arm) is None else (ratios or config.ratios))
     ]
 
 
@@ -181,7 +196,13 @@ def run_benchmark(
         if cache is None
         else JobCache(cache, config, split.to_dict(), describe(source) if source else None)
     )
-    results = run_jobs(ctx, plan_jobs(arms, config), store=store)
+    ratios = distinct_ratios(config.ratios, data.counts)
+    if len(ratios) < len(config.ratios):
+        logger.info(
+            "ratios %s add the same pairs as a smaller one here: not trained",
+            sorted(set(config.ratios) - set(ratios)),
+        )
+    results = run_jobs(ctx, plan_jobs(arms, config, ratios), store=store)
     kept, search = keep_chosen_ratio(results)
     scopes = scope_indices(test.defects)
     runs = [
@@ -201,6 +222,7 @@ def run_benchmark(
         "synthetic_shots_checked": bank.checked,
         "extra_per_defect": {a: data.counts(search[a]["chosen"] if a in search else 0) for a in search},
         "ratio_search": search,
+        "ratios_trained": ratios,  # the config's ratios less those adding the same pairs (distinct_ratios)
         "machine": machine(config),
         "versions": library_versions(),
         "runs": runs,

@@ -138,7 +138,8 @@ def _header(sweep: dict[str, Any]) -> list[str]:
     cfg, split, mach = first["config"], first["split"], first.get("machine", {})
     ratio = cfg["synthetic_ratio"]
     ratio_text = (
-        f"chosen per arm among {cfg['ratio_grid']} by the mean validation AP"
+        f"chosen per arm among {cfg['ratio_grid']} by the mean validation AP (a ratio adding the same "
+        "pairs per type as a smaller one is not trained again: see each setting's ratios_trained)"
         if ratio == "auto"
         else f"{ratio}"
     )

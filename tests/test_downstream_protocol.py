@@ -16,8 +16,8 @@ from augment.errors import DataError
 from downstream.arms import copy_paste_pairs
 from downstream.config import BenchmarkConfig
 from downstream.data import target_size
-from downstream.jobs import ArmData, Job, training_items
-from downstream.protocol import load_items, run_benchmark
+from downstream.jobs import ArmData, Job, extra_counts, training_items
+from downstream.protocol import distinct_ratios, load_items, run_benchmark
 from downstream.selection import choose_ratio
 from tests.tiny_detector import TINY_DETECTOR
 
@@ -57,6 +57,20 @@ def test_changing_only_test_labels_changes_no_choice(tiny_pills: Path, tmp_path:
     assert [r["metrics"]["all"]["pixel_ap"] for r in a["runs"]] != [
         r["metrics"]["all"]["pixel_ap"] for r in b["runs"]
     ]
+
+
+@pytest.mark.parametrize(
+    ("shots", "trained"),
+    [
+        ({"crack": 1}, [0.5, 2.0, 4.0]),
+        ({"crack": 3}, [0.5, 1.0, 2.0, 4.0]),
+        ({"crack": 1, "spot": 3}, [0.5, 1.0, 2.0, 4.0]),
+    ],
+)
+def test_ratios_adding_the_same_pairs_are_trained_once(shots: dict[str, int], trained: list[float]) -> None:
+    assert distinct_ratios([4.0, 2.0, 1.0, 0.5], lambda r: extra_counts(shots, r)) == sorted(
+        trained, reverse=True
+    )
 
 
 def test_the_tested_checkpoint_is_the_best_on_validation(tiny_pills: Path) -> None:
