@@ -1,7 +1,9 @@
 """Finished benchmark jobs kept on disk, so an interrupted or extended benchmark redoes nothing.
 
 Each job's result is written as soon as it finishes, under a key made of everything that changes
-its numbers: the settings (not the arms, the number of seeds, workers or bootstrap size), the
+its numbers: the settings (not the arms, the number of seeds, workers or bootstrap size, nor
+``--ratio``: a job's own ratio is in its key, so ``--ratio auto`` after ``--ratio 2`` reuses the
+real runs and the ratio-2 runs), the
 split, the synthetic source when the job's arm uses it, the job (arm, seed, ratio), a hash of the
 library's source code and the versions of the packages that train the detector. Running the benchmark again into the
 same folder with one more arm trains only that arm's jobs; a changed setting, split, synthetic
@@ -29,10 +31,13 @@ from downstream.jobs import Job, JobResult
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: the ratio settings left out of the key (RATIO_SETTINGS)
 # Settings that do not change a job's numbers (which jobs run, how they are spread, the report). Of
 # the seeds, only the first counts: a saved synthesizer paints its pool once, with that seed.
 NOT_IN_KEY = frozenset({"arms", "workers", "progress", "n_boot", "seeds"})
+# The ratio settings choose which jobs run; a job's own ratio (in its key) sets its extra pairs. Only a
+# saved synthesizer's pool depends on them (painted once for the largest ratio): its jobs key that.
+RATIO_SETTINGS = frozenset({"synthetic_ratio", "ratio_grid"})
 
 
 # Installed packages whose version can change a trained detector's numbers.
@@ -70,15 +75,17 @@ def job_key(
     config: BenchmarkConfig, split: Mapping[str, Any], synthetic: Mapping[str, str] | None, job: Job
 ) -> str:
     """A hex digest of everything that changes ``job``'s result."""
-    settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_KEY}
+    settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_KEY | RATIO_SETTINGS}
     settings["first_seed"] = config.seeds[0]
+    uses = synthetic if pair_source(job.arm) == "synthetic" else None
     material = {
         "format": CACHE_FORMAT,
         "code": code_fingerprint(),
         "versions": {name: _version(name) for name in DEPENDENCIES},
         "settings": settings,
         "split": split,
-        "synthetic": synthetic if pair_source(job.arm) == "synthetic" else None,
+        "synthetic": uses,
+        "pool_ratio": max(config.ratios) if uses and uses.get("kind") == "synthesizer" else None,
         "job": [job.arm, job.seed, job.ratio],
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()

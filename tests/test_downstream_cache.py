@@ -66,6 +66,28 @@ def test_more_seeds_train_only_the_new_ones(
     assert trained == [("real", 0), ("real", 1)]
 
 
+def test_ratio_auto_after_a_fixed_ratio_trains_only_the_other_ratios(
+    tiny_pills: Path, tmp_path: Path, trained: list[tuple[str, int]]
+) -> None:
+    split = make_split(index_folder(tiny_pills))
+    arms = ("real", "copy-paste")
+    run_benchmark(split, _config(arms=arms, synthetic_ratio=2.0), cache=tmp_path)
+    trained.clear()
+    run_benchmark(split, _config(arms=arms, synthetic_ratio="auto", ratio_grid=(1.0, 2.0)), cache=tmp_path)
+    assert trained == [("copy-paste", 0)]
+
+
+def test_a_synthesizer_pool_painted_for_a_larger_ratio_is_another_job() -> None:
+    synthesizer = {"kind": "synthesizer", "path": "m", "fingerprint": "f"}
+    job = downstream.jobs.Job("synthetic", 0, 2.0)
+    fixed, auto = _config(synthetic_ratio=2.0), _config(synthetic_ratio="auto", ratio_grid=(2.0, 4.0))
+    assert downstream.cache.job_key(fixed, {}, synthesizer, job) != downstream.cache.job_key(
+        auto, {}, synthesizer, job
+    )
+    bank = synthesizer | {"kind": "bank"}
+    assert downstream.cache.job_key(fixed, {}, bank, job) == downstream.cache.job_key(auto, {}, bank, job)
+
+
 @pytest.mark.parametrize("change", [{"steps": 4, "eval_every": 2}, {"seeds": (1,)}])
 def test_a_changed_setting_is_trained_again(
     tiny_pills: Path, tmp_path: Path, trained: list[tuple[str, int]], change: dict[str, object]
