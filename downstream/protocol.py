@@ -245,16 +245,19 @@ def run_sweep(
     config: BenchmarkConfig | None = None,
     synthetic: str | Path | None = None,
     cache: str | Path | None = None,
+    draws: int = 1,
 ) -> dict[str, Any]:
-    """``run_benchmark`` at each number of shots (``downstream.shots``), same validation and test images."""
+    """``run_benchmark`` at each number of shots (``downstream.shots``; ``draws`` draws of the shots
+    of each K-shot setting), on the same validation and test images."""
     t_start = time.perf_counter()
     entries = []
-    for setting, split in sweep_splits(base, list(settings)):
-        logger.info("benchmark with %s", label(setting))
+    for setting, draw, split in sweep_splits(base, list(settings), draws):
+        logger.info("benchmark with %s", label(setting, draw))
         entries.append(
             {
                 "setting": setting,
-                "label": label(setting),
+                "draw": draw,
+                "label": label(setting, draw),
                 "shots_per_defect": {d: len(rows) for d, rows in sorted(split.shots_by_defect().items())},
                 "result": run_benchmark(split, config, synthetic, cache),
             }

@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 
+DRAW_OFFSET = 0.08  # x shift of each further draw of a setting's shots on the shots plot
+
 SWEEP_LEAK_ARMS = frozenset({"synthetic", "synthetic-only"})
 SWEEP_LEAK_NOTE = (
     "Note: the synthetic source is the same at every setting, and not all of its pairs could be "
@@ -235,7 +237,8 @@ def shots_chart(sweep: dict[str, Any], metric: str = "pixel_ap") -> Image.Image:
     points: dict[str, list[tuple[float, dict[str, Any]]]] = {}
     for entry in sweep["settings"]:
         counts = list(entry["shots_per_defect"].values())
-        x = float(np.mean(counts)) if counts else math.nan
+        # other draws of the same shots sit just right of the first, so each stays visible
+        x = float(np.mean(counts)) + DRAW_OFFSET * entry.get("draw", 0) if counts else math.nan
         for arm, ivs in entry["result"].get("intervals", {}).get("all", {}).items():
             points.setdefault(arm, []).append((x, ivs[metric]))
     series = []

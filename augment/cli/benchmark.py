@@ -29,6 +29,7 @@ FLAGS = {
     "workers=": "--workers ",
     "workers must": "--workers must",
     "threads must": "--threads must",
+    "draws must": "--shot-draws must",
     **DEVICE_FLAGS,
 }
 
@@ -50,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=THIRD,
         help=f"shots per defect type: a list such as 1,3,5,{THIRD} runs the protocol at each, on the same "
         f"validation and test images ({THIRD} = the first third by file name; default {THIRD})",
+    )
+    parser.add_argument(
+        "--shot-draws",
+        type=int,
+        default=1,
+        help="draws of the shots of each K-shot setting (default 1): with few shots the choice of "
+        "shots moves the detector as much as the arms do; N > 1 runs each such setting on N draws",
     )
     parser.add_argument(
         "--synthetic", help="saved synthesizer, bank/export or dataset folder (for the synthetic arms)"
@@ -148,7 +156,7 @@ def _split(args: argparse.Namespace, settings: list[Setting]) -> FewShotSplit:
         return load_split(args.split)
     index = index_folder(args.data, skip_invalid=args.skip_invalid)
     report_invalid(index)
-    return base_split(index, settings)
+    return base_split(index, settings, draws=args.shot_draws)
 
 
 # What the benchmark writes in its output folder: a folder holding only these is an earlier benchmark's.
@@ -158,24 +166,25 @@ REPORT_NAMES = frozenset(
 )
 
 
-SETTING_SPLIT = re.compile(r"split-\d+shots?\.json")  # one --shots setting's split, to fit a model on
+SETTING_SPLIT = re.compile(r"split-\d+shots?(-draw\d+)?\.json")  # one setting's split, to fit a model on
 
 
-def setting_split_name(k: int) -> str:
-    return f"split-{k}shot{'s' if k > 1 else ''}.json"
+def setting_split_name(k: int, draw: int = 0) -> str:
+    return f"split-{k}shot{'s' if k > 1 else ''}{f'-draw{draw}' if draw else ''}.json"
 
 
 def is_benchmark_output(out: Path) -> bool:
     return all(p.name in REPORT_NAMES or SETTING_SPLIT.fullmatch(p.name) for p in out.iterdir())
 
 
-def save_splits(split: FewShotSplit, settings: list[Setting], out: Path) -> list[Path]:
-    """The base split as ``split.json`` and each K-shot setting's as ``split-Kshots.json``: the files
-    ``defect-synth fit --split`` takes, so a model is fitted on exactly the shots a setting trains on."""
+def save_splits(split: FewShotSplit, settings: list[Setting], out: Path, draws: int = 1) -> list[Path]:
+    """The base split as ``split.json`` and each K-shot setting's as ``split-Kshots.json`` (other
+    draws ``split-Kshots-drawD.json``): the files ``defect-synth fit --split`` takes, so a model is
+    fitted on exactly the shots a setting trains on."""
     paths = [split.save(out / SPLIT)]
-    for setting, part in sweep_splits(split, settings):
+    for setting, draw, part in sweep_splits(split, settings, draws):
         if setting is not None:
-            paths.append(part.save(out / setting_split_name(setting)))
+            paths.append(part.save(out / setting_split_name(setting, draw)))
     return paths
 
 
@@ -186,9 +195,11 @@ def run(args: argparse.Namespace) -> int:
     refuse_foreign(Path(args.out), what, is_benchmark_output, "Choose an empty or new folder for the report.")
     check_location(args.out, what)
     split = _split(args, settings)
-    splits = save_splits(split, settings, Path(args.out))
+    splits = save_splits(split, settings, Path(args.out), args.shot_draws)
     t0 = time.perf_counter()
-    sweep = run_sweep(split, settings, config, synthetic=args.synthetic, cache=Path(args.out) / JOBS)
+    sweep = run_sweep(
+        split, settings, config, synthetic=args.synthetic, cache=Path(args.out) / JOBS, draws=args.shot_draws
+    )
     paths = write_report(sweep, args.out)
     print(paths["markdown"].read_text())
     print("splits (for defect-synth fit --split): " + ", ".join(str(p) for p in splits))
