@@ -135,6 +135,17 @@ def _table(result: dict[str, Any], summary: dict[str, Any], scope: str) -> list[
     return lines
 
 
+def _source_line(res: dict[str, Any]) -> str:
+    """Which synthetic source the synthetic arms drew from, and whether its real defects were checked."""
+    src = res["synthetic_source"]
+    state = (
+        "made only from this setting's shots (checked, `downstream.provenance`)"
+        if res.get("synthetic_shots_checked")
+        else "not checked against this setting's shots: it may carry real defects the other arms lack"
+    )
+    return f"Synthetic source: {src['kind']} `{src['path']}`, {state}."
+
+
 def _header(sweep: dict[str, Any]) -> list[str]:
     first = sweep["settings"][0]["result"]
     cfg, split, mach = first["config"], first["split"], first.get("machine", {})
@@ -187,6 +198,8 @@ def markdown(result: dict[str, Any], summary: dict[str, Any] | None = None) -> s
             f"Shots per defect type: {json.dumps({d: v if isinstance(v, int) else v['shots'] for d, v in shots.items()})}",
             "",
         ]
+        if res.get("synthetic_source"):
+            lines += [_source_line(res), ""]
         if res.get("synthetic_left_out"):
             lines += [
                 f"{res['synthetic_left_out']} pairs of the synthetic bank left out: pasted from shots "

@@ -153,3 +153,4 @@ def test_a_one_shot_benchmark_reports_the_pastes_it_left_out(split: FewShotSplit
     text = markdown(sweep)
     assert SWEEP_LEAK_NOTE not in text
     assert f"{result['synthetic_left_out']} pairs of the synthetic bank left out" in text
+    assert "made only from this setting's shots (checked" in text
