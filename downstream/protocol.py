@@ -37,7 +37,7 @@ from downstream.config import BenchmarkConfig
 from downstream.data import Item, target_size
 from downstream.jobs import ArmData, Context, Job, JobResult, run_jobs, to_items
 from downstream.provenance import BankCheck, check_source
-from downstream.scoring import load_eval_set, run_metrics, scope_indices
+from downstream.scoring import RunScores, load_eval_set, run_metrics, scope_indices
 from downstream.selection import choose_ratio
 from downstream.shots import Setting, label, sweep_splits
 from downstream.stats import STAT_METRICS, paired_bootstrap
@@ -143,23 +143,30 @@ def keep_chosen_ratio(results: Sequence[JobResult]) -> tuple[list[JobResult], di
     return kept, search
 
 
-def intervals(kept: Sequence[JobResult], defects: Sequence[str], config: BenchmarkConfig) -> dict[str, Any]:
-    """``out[scope][arm][metric]``: paired difference to ``real`` with its bootstrap interval."""
+def arm_scores(kept: Sequence[JobResult], seeds: Sequence[int]) -> dict[str, list[RunScores]]:
+    """Each arm's test scores, one per seed in ``seeds`` order (what the intervals pair)."""
     runs = {(r.job.arm, r.job.seed): r.scores for r in kept}
-    arms = [a for a in dict.fromkeys(r.job.arm for r in kept) if a != BASELINE]
-    if (BASELINE, config.seeds[0]) not in runs:
+    arms = dict.fromkeys(r.job.arm for r in kept)
+    return {arm: [runs[(arm, s)] for s in seeds] for arm in arms if all((arm, s) in runs for s in seeds)}
+
+
+def intervals(scores: dict[str, list[RunScores]], defects: Sequence[str], n_boot: int) -> dict[str, Any]:
+    """``out[scope][arm][metric]``: paired difference to ``real`` with its bootstrap interval; the
+    ``k``-th run of an arm is paired with the ``k``-th run of ``real`` (same seed, and draw of shots)."""
+    if BASELINE not in scores:
         return {}
     out: dict[str, Any] = {}
     for scope, idx in scope_indices(defects).items():
-        base = [runs[(BASELINE, s)].subset(idx) for s in config.seeds]
+        base = [s.subset(idx) for s in scores[BASELINE]]
         out[scope] = {
             arm: {
                 m: iv.to_dict()
                 for m, iv in paired_bootstrap(
-                    [runs[(arm, s)].subset(idx) for s in config.seeds], base, STAT_METRICS, config.n_boot
+                    [s.subset(idx) for s in runs], base, STAT_METRICS, n_boot
                 ).items()
             }
-            for arm in arms
+            for arm, runs in scores.items()
+            if arm != BASELINE
         }
     return out
 
@@ -204,6 +211,7 @@ def run_benchmark(
         )
     results = run_jobs(ctx, plan_jobs(arms, config, ratios), store=store)
     kept, search = keep_chosen_ratio(results)
+    scores = arm_scores(kept, config.seeds)
     scopes = scope_indices(test.defects)
     runs = [
         r.record() | {"metrics": {scope: run_metrics(r.scores.subset(idx)) for scope, idx in scopes.items()}}
@@ -227,7 +235,9 @@ def run_benchmark(
         "versions": library_versions(),
         "runs": runs,
         "discarded_runs": [r.record() for r in results if all(r is not k for k in kept)],
-        "intervals": intervals(kept, test.defects, config),
+        "intervals": intervals(scores, test.defects, config.n_boot),
+        "scores": scores,  # per arm and seed, for intervals pooled over draws (not written to JSON)
+        "test_defects": list(test.defects),
         "wall_s": time.perf_counter() - t_start,
         "previews": {
             "originals": test.originals,
@@ -262,7 +272,27 @@ def run_sweep(
                 "result": run_benchmark(split, config, synthetic, cache),
             }
         )
-    return {"settings": entries, "wall_s": time.perf_counter() - t_start}
+    n_boot = (config or BenchmarkConfig()).n_boot
+    return {
+        "settings": entries,
+        "pooled": pooled_over_draws(entries, n_boot),
+        "wall_s": time.perf_counter() - t_start,
+    }
+
+
+def pooled_over_draws(entries: Sequence[dict[str, Any]], n_boot: int) -> list[dict[str, Any]]:
+    """For each setting run on several draws of its shots: every arm's paired difference to ``real``
+    pooled over draws × seeds × test images (each run paired with ``real`` of its draw and seed)."""
+    out = []
+    for setting in dict.fromkeys(e["setting"] for e in entries):
+        results = [e["result"] for e in entries if e["setting"] == setting]
+        arms = [a for a in results[0]["scores"] if all(a in r["scores"] for r in results)]
+        if len(results) < 2 or BASELINE not in arms or len(arms) < 2:
+            continue
+        scores = {a: [s for r in results for s in r["scores"][a]] for a in arms}
+        pooled = intervals(scores, results[0]["test_defects"], n_boot)
+        out.append({"setting": setting, "label": label(setting), "draws": len(results), "intervals": pooled})
+    return out
 
 
 __all__ = ["BASELINE", "BenchmarkConfig", "library_versions", "run_benchmark", "run_sweep", "to_items"]

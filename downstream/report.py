@@ -146,6 +146,33 @@ def _source_line(res: dict[str, Any]) -> str:
     return f"Synthetic source: {src['kind']} `{src['path']}`, {state}."
 
 
+def _pooled_table(pooled: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """One setting's differences to ``real`` pooled over its draws of shots, seeds and test images."""
+    ivs = pooled["intervals"].get("all", {})
+    head = [
+        "arm",
+        *(f"Δ {NAMES[m]} [95 % CI]" for m in HEADLINE),
+        "verdict (" + ", ".join(NAMES[m] for m in HEADLINE) + ")",
+    ]
+    lines = [
+        f"## {pooled['label']}: pooled over {pooled['draws']} draws of the shots",
+        "",
+        f"Each run paired with `real` of the same draw and seed; the interval resamples draws × seeds "
+        f"({pooled['draws']} × {len(cfg['seeds'])}) and test images, so it also covers the choice of shots.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---" * len(head) + "|",
+    ]
+    for arm, metrics in ivs.items():
+        cells = [_interval_cell(metrics.get(m)) for m in HEADLINE]
+        lines.append(
+            "| "
+            + " | ".join([arm, *cells, ", ".join(metrics.get(m, {}).get("verdict", "–") for m in HEADLINE)])
+            + " |"
+        )
+    return [*lines, ""]
+
+
 def _header(sweep: dict[str, Any]) -> list[str]:
     first = sweep["settings"][0]["result"]
     cfg, split, mach = first["config"], first["split"], first.get("machine", {})
@@ -214,6 +241,8 @@ def markdown(result: dict[str, Any], summary: dict[str, Any] | None = None) -> s
                 *_table(res, summ, scope),
                 "",
             ]
+    for pooled in sweep.get("pooled", []):
+        lines += _pooled_table(pooled, sweep["settings"][0]["result"]["config"])
     lines += [
         "## Validation learning curves",
         "",
@@ -341,7 +370,7 @@ def _jsonable(sweep: dict[str, Any]) -> dict[str, Any]:
     settings = [
         {k: v for k, v in e.items() if k != "result"}
         | {
-            "result": {k: v for k, v in e["result"].items() if k != "previews"}
+            "result": {k: v for k, v in e["result"].items() if k not in ("previews", "scores")}
             | {"summary": summarise(e["result"]["runs"])}
         }
         for e in sweep["settings"]

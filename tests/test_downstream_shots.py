@@ -119,10 +119,24 @@ def test_sweep_report_has_the_shots_plot(tiny_pills: Path, tmp_path: Path) -> No
 def test_the_command_runs_and_saves_each_draw(tiny_pills: Path, tmp_path: Path) -> None:
     tiny = ["--seeds", "1", "--steps", "1", "--eval-every", "1", "--resolution", "64"]
     model = ["--encoder", "tu-resnet10t", "--encoder-depth", "3", "--decoder-channels", "16,8,8"]
-    argv = ["benchmark", "--data", str(tiny_pills), "--arms", "real", "--shots", "1", "--shot-draws", "2"]
+    argv = [
+        "benchmark",
+        "--data",
+        str(tiny_pills),
+        "--arms",
+        "real,copy-paste",
+        "--shots",
+        "1",
+        "--shot-draws",
+        "2",
+    ]
     assert main([*argv, *tiny, *model, "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "results.json").read_text())
     assert [(e["label"], e["draw"]) for e in result["settings"]] == [("1 shot", 0), ("1 shot, draw 1", 1)]
     saved = [load_split(tmp_path / name).shots for name in ("split-1shot.json", "split-1shot-draw1.json")]
     assert saved == [s.split.shots for s in sweep_splits(load_split(tmp_path / "split.json"), [1], draws=2)]
     assert (tmp_path / "shots.png").is_file()
+    [pooled] = result["pooled"]
+    assert (pooled["setting"], pooled["draws"]) == (1, 2)
+    assert pooled["intervals"]["all"]["copy-paste"]["pixel_ap"]["verdict"]
+    assert "## 1 shot: pooled over 2 draws of the shots" in (tmp_path / "report.md").read_text()

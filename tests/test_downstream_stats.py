@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from downstream.protocol import pooled_over_draws
 from downstream.scoring import RunScores, run_metrics
 from downstream.stats import BETTER, NO_DIFFERENCE, WORSE, paired_bootstrap, verdict
 from downstream.stats import _image_auroc_weighted as weighted_auroc
@@ -88,3 +89,16 @@ def test_unpaired_runs_are_refused() -> None:
         paired_bootstrap([_run(0)], [_run(0), _run(1)])
     with pytest.raises(ValueError, match="same test images"):
         paired_bootstrap([_run(0)], [_run(0, n_images=10)])
+
+
+@pytest.mark.parametrize(("lift", "expected"), [(0.25, BETTER), (0.0, NO_DIFFERENCE)])
+def test_draws_are_pooled_run_by_run_with_real_of_the_same_draw(lift: float, expected: str) -> None:
+    def entry(draw: int) -> dict:
+        seeds = [10 * draw + s for s in range(3)]
+        scores = {"real": [_run(s) for s in seeds], "synthetic": [_run(s, lift) for s in seeds]}
+        return {"setting": 1, "result": {"scores": scores, "test_defects": ["crack", "good"] * 6}}
+
+    [pooled] = pooled_over_draws([entry(0), entry(1), {"setting": None, "result": entry(2)["result"]}], 300)
+    assert (pooled["setting"], pooled["draws"]) == (1, 2)
+    interval = pooled["intervals"]["all"]["synthetic"]["pixel_ap"]
+    assert interval["verdict"] == expected
