@@ -106,13 +106,10 @@ def check_split(split: FewShotSplit) -> None:
 def distinct_ratios(ratios: Sequence[float], counts: Callable[[float], dict[str, int]]) -> list[float]:
     """``ratios`` less those adding the same pairs per type as a smaller one (at one shot per type,
     0.5 and 1 both add one pair: the same data and seed, so the same run, trained once)."""
-    seen: list[dict[str, int]] = []
-    kept = []
-    for ratio in sorted(ratios):
-        if counts(ratio) not in seen:
-            seen.append(counts(ratio))
-            kept.append(ratio)
-    return [r for r in ratios if r in kept]
+    first: dict[tuple[tuple[str, int], ...], float] = {}  # each distinct count: the smallest ratio giving it
+    for ratio in sorted(ratios, reverse=True):
+        first[tuple(sorted(counts(ratio).items()))] = ratio
+    return [r for r in ratios if r in first.values()]
 
 
 def plan_jobs(

@@ -132,7 +132,8 @@ def check_bank(records: Sequence[Mapping[str, Any]], split: FewShotSplit, bank: 
 
 
 def check_source(synthetic: str | Path, split: FewShotSplit) -> BankCheck:
-    """`check_bank` for the source at ``synthetic`` when it is a bank; nothing checked for other sources."""
+    """`check_bank` for the source at ``synthetic`` when it is a bank, `model_check` when it is a saved
+    synthesizer; nothing checked for a dataset folder (copy-paste of its own first-third shots)."""
     source = open_source(synthetic)
     if isinstance(source, SynthesizerSource):
         shot_images = source.synthesizer.fitted.shot_images

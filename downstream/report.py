@@ -101,6 +101,14 @@ def _as_sweep(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+VERDICT_HEAD = "verdict (" + ", ".join(NAMES[m] for m in HEADLINE) + ")"
+
+
+def _verdicts(metrics: dict[str, Any]) -> str:
+    """The verdicts of the headline metrics of one arm's intervals."""
+    return ", ".join(metrics.get(m, {}).get("verdict", "–") for m in HEADLINE)
+
+
 def _interval_cell(iv: dict[str, Any] | None) -> str:
     if not iv or math.isnan(iv["diff"]):
         return "–"
@@ -114,9 +122,7 @@ def _table(result: dict[str, Any], summary: dict[str, Any], scope: str) -> list[
     head = ["arm", "ratio"]
     for m in HEADLINE:
         head += [NAMES[m], f"Δ {NAMES[m]} [95 % CI]"]
-    head += [NAMES[m] for m in METRICS if m not in HEADLINE] + [
-        "verdict (" + ", ".join(NAMES[m] for m in HEADLINE) + ")"
-    ]
+    head += [NAMES[m] for m in METRICS if m not in HEADLINE] + [VERDICT_HEAD]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for arm, values in summary[scope].items():
         row = [arm, f"{ratios[arm]:g}" if arm in ratios else "–"]
@@ -126,11 +132,7 @@ def _table(result: dict[str, Any], summary: dict[str, Any], scope: str) -> list[
                 _interval_cell(ivs.get(arm, {}).get(m)),
             ]
         row += [f"{values[m]['mean']:.3f} ± {values[m]['std']:.3f}" for m in METRICS if m not in HEADLINE]
-        row.append(
-            "baseline"
-            if arm == BASELINE
-            else ", ".join(ivs.get(arm, {}).get(m, {}).get("verdict", "–") for m in HEADLINE)
-        )
+        row.append("baseline" if arm == BASELINE else _verdicts(ivs.get(arm, {})))
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -152,7 +154,7 @@ def _pooled_table(pooled: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
     head = [
         "arm",
         *(f"Δ {NAMES[m]} [95 % CI]" for m in HEADLINE),
-        "verdict (" + ", ".join(NAMES[m] for m in HEADLINE) + ")",
+        VERDICT_HEAD,
     ]
     lines = [
         f"## {pooled['label']}: pooled over {pooled['draws']} draws of the shots",
@@ -165,11 +167,7 @@ def _pooled_table(pooled: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
     ]
     for arm, metrics in ivs.items():
         cells = [_interval_cell(metrics.get(m)) for m in HEADLINE]
-        lines.append(
-            "| "
-            + " | ".join([arm, *cells, ", ".join(metrics.get(m, {}).get("verdict", "–") for m in HEADLINE)])
-            + " |"
-        )
+        lines.append("| " + " | ".join([arm, *cells, _verdicts(metrics)]) + " |")
     return [*lines, ""]
 
 

@@ -64,12 +64,17 @@ def base_split(index: DatasetIndex, settings: list[Setting], seed: int = 0, draw
     return make_split(index, shots=None if whole else max(s for s in settings if s is not None), seed=seed)
 
 
-def fewer_shots(split: FewShotSplit, k: int, seed: int, draw: int = 0) -> FewShotSplit:
-    """``split`` with ``k`` of its shots per (product, defect type), drawn with ``seed`` (and, past
-    the first, the ``draw`` number); all else unchanged."""
+def _shot_groups(split: FewShotSplit) -> dict[tuple[str, str], list[Sample]]:
     groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
     for s in split.shots:
         groups[(s.product, s.defect)].append(s)
+    return groups
+
+
+def fewer_shots(split: FewShotSplit, k: int, seed: int, draw: int = 0) -> FewShotSplit:
+    """``split`` with ``k`` of its shots per (product, defect type), drawn with ``seed`` (and, past
+    the first, the ``draw`` number); all else unchanged."""
+    groups = _shot_groups(split)
     short = {f"{p}/{d}": len(rows) for (p, d), rows in groups.items() if len(rows) < k}
     if short:
         raise ValueError(
@@ -87,10 +92,7 @@ def fewer_shots(split: FewShotSplit, k: int, seed: int, draw: int = 0) -> FewSho
 
 def has_shots(split: FewShotSplit, k: int) -> bool:
     """True when ``split`` holds exactly ``k`` shots of every (product, defect type)."""
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    for s in split.shots:
-        counts[(s.product, s.defect)] += 1
-    return set(counts.values()) == {k}
+    return {len(rows) for rows in _shot_groups(split).values()} == {k}
 
 
 class SweepSplit(NamedTuple):
