@@ -59,6 +59,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--side", type=int, default=128, help="crop side in image pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--dtype", choices=("fp32", "bf16"), default="fp32", help="the model's precision when painting"
+    )
     p.add_argument("--out", required=True, help="folder for results.json and the contact sheets")
     return p.parse_args()
 
@@ -122,7 +125,7 @@ def main() -> None:
             extractor,
         )
     ]
-    synth = DefectSynthesizer.from_pretrained(args.model)
+    synth = DefectSynthesizer.from_pretrained(args.model, dtype=args.dtype)
     for mode in (m.strip() for m in args.modes.split(",") if m.strip()):
         t0 = time.perf_counter()
         pairs = synth.generate(

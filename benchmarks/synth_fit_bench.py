@@ -52,6 +52,12 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--upscale", type=int, default=1, help="also time generation at K x the image size")
     p.add_argument("--threads", type=int, default=None, help="torch threads (1 is faster on a busy machine)")
+    p.add_argument(
+        "--dtype",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="precision of the fit's autocast and of generation",
+    )
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
 
@@ -59,13 +65,14 @@ def parse_args() -> argparse.Namespace:
 def bench_defect(split, defect: str, args: argparse.Namespace, out: Path) -> tuple[dict, list]:
     fit_s, losses = None, [float("nan")]
     if args.model:
-        synth = DefectSynthesizer.from_pretrained(args.model)
+        synth = DefectSynthesizer.from_pretrained(args.model, dtype=args.dtype)
     else:
         synth = DefectSynthesizer(resolution=args.resolution, seed=args.seed)
         t0 = time.perf_counter()
-        losses = synth.fit(split, defects=[defect], steps=args.steps, seed=args.seed)
+        losses = synth.fit(split, defects=[defect], steps=args.steps, seed=args.seed, dtype=args.dtype)
         fit_s = time.perf_counter() - t0
         synth.save_pretrained(out / f"model_{defect}")
+        synth.to(dtype=args.dtype)
     t0 = time.perf_counter()
     pairs = synth.generate(
         args.n, defect=defect, steps=args.sample_steps, generator=args.seed, mode=args.mode
@@ -81,6 +88,7 @@ def bench_defect(split, defect: str, args: argparse.Namespace, out: Path) -> tup
         "final_loss": round(float(np.mean(losses[-20:])), 4),
         "pairs": len(pairs),
         "mode": args.mode,
+        "dtype": args.dtype,
         "pairs_per_second": round(len(pairs) / gen_s, 3),
         "image_size": list(size),
         "quality_filter": synth.last_report,

@@ -18,6 +18,7 @@ from augment.synth.batches import Batch
 from augment.synth.fit import prepare_trainable
 from augment.synth.losses import diffusion_loss, min_snr_weight, scheduler_snr
 from augment.synth.options import TrainOptions, make_optimizer
+from augment.synth.precision import attention_kernel
 from augment.synth.synthesizer import DefectSynthesizer
 from tests.tiny_components import saved_tiny_pipeline
 
@@ -122,6 +123,18 @@ def test_option_changes_the_losses(tiny_pills: Path, options: dict) -> None:
     other = DefectSynthesizer(**TINY).fit(tiny_pills, **FIT, options=options)
     assert all(torch.isfinite(torch.tensor(other)))
     assert other != base
+
+
+@pytest.mark.parametrize(
+    ("device", "precision", "flash"), [("cpu", "bf16", False), ("cpu", "no", True), ("cuda", "bf16", True)]
+)
+def test_only_cpu_bf16_fits_leave_the_flash_attention_kernel(
+    device: str, precision: str, flash: bool
+) -> None:
+    with attention_kernel(torch.device(device), precision):
+        assert torch.backends.cuda.flash_sdp_enabled() is flash
+        assert torch.backends.cuda.math_sdp_enabled()
+    assert torch.backends.cuda.flash_sdp_enabled()
 
 
 def test_fit_command_writes_validation_sheets(tiny_pills: Path, tmp_path: Path) -> None:

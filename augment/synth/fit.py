@@ -47,7 +47,7 @@ from augment.synth.checkpoint import (
 )
 from augment.synth.losses import diffusion_loss
 from augment.synth.options import FitConfig, TrainOptions, make_accelerator, make_optimizer
-from augment.synth.precision import float32_training
+from augment.synth.precision import attention_kernel, float32_training
 from augment.synth.ranks import average_gradients, mean_over_processes, rank_seed
 
 __all__ = [
@@ -186,10 +186,11 @@ def _optimizer_step(
     backbone, opt = loop.backbone, loop.opt
     params = [p for group in opt.param_groups for p in group["params"]]
     micro, total = cfg.options.gradient_accumulation_steps, 0.0
+    kernel = functools.partial(attention_kernel, accelerator.device, cfg.options.mixed_precision)
     for _ in range(micro):
         with accelerator.accumulate(backbone.unet):
             batch = sample_batch(data, cfg, loop.rng, prior)
-            with ExitStack() as hooks:  # attention capture stays installed through the backward pass
+            with ExitStack() as hooks, kernel():  # attention capture stays installed through backward
                 with accelerator.autocast():
                     loss = diffusion_loss(
                         backbone, batch, loop.gen, cfg.attention_loss, hooks, cfg.options.min_snr_gamma

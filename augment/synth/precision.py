@@ -8,21 +8,27 @@ for the length of the fit (``float32_training``): optimizer updates of 1e-4 vani
 fp16's gradient scaler refuses fp16 gradients. The text encoders, whose embedding rows train,
 are float32 during the fit too. Afterwards every model is back in its own dtype, so the fitted
 synthesizer equals one reloaded from its saved files.
+
+On a CPU under bf16 autocast, attention runs on torch's math kernel (``attention_kernel``): the CPU
+flash-attention kernel's bf16 backward is about 8 times slower than its float32 one (9.2 against
+1.2 ms per call on the embedded UNet), so bf16 fits were only 1.2 times faster than float32 where
+the math kernel makes them 1.5 times faster (``benchmarks/synth_fit_bench.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from augment.devices import resolve_dtype
 from augment.models.backbone import Backbone
 from augment.synth.options import TrainOptions
 
-__all__ = ["PRECISION_OF", "fit_precision", "float32_training"]
+__all__ = ["PRECISION_OF", "attention_kernel", "fit_precision", "float32_training"]
 
 PRECISION_OF = {torch.float32: "no", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
@@ -61,3 +67,11 @@ def float32_training(backbone: Backbone, trained: Sequence[torch.nn.Parameter]) 
                 param.data = param.data.to(dtype)
         for module, dtype in zip(encoders, encoder_dtypes, strict=True):
             module.to(dtype)
+
+
+def attention_kernel(device: torch.device, mixed_precision: str) -> AbstractContextManager[None]:
+    """Where training attention should run: the math kernel on a CPU under bf16 autocast (see the
+    module's docstring), torch's own choice everywhere else."""
+    if device.type == "cpu" and mixed_precision == "bf16":
+        return sdpa_kernel([SDPBackend.MATH])
+    return nullcontext()
