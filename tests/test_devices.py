@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from augment import devices
 from augment.cli import build_parser, main
 from augment.devices import resolve_device, resolve_dtype
 from augment.loaders.export import export_dataset
+from augment.synth.options import TrainOptions
+from augment.synth.precision import fit_precision
 from augment.synth.synthesizer import DefectSynthesizer
 
 TINY = {"resolution": 16, "channels": (8, 16, 16)}
@@ -81,7 +84,7 @@ def test_dtype_is_resolved(name: str | None, device: str, expected: torch.dtype)
 
 @pytest.mark.parametrize(
     ("name", "match"),
-    [("fp16", r"'fp16' needs a CUDA GPU.*use dtype='bf16'"), ("fp8", "one of fp32, bf16, fp16")],
+    [("fp16", r"'fp16' needs a CUDA GPU.*use dtype='bf16'"), ("fp8", "one of auto, fp32, bf16, fp16")],
 )
 def test_bad_dtype_is_refused(name: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -135,12 +138,50 @@ def test_fit_and_generate_on_the_gpu_in_bf16(tiny_pills: Path) -> None:
     synth.generate(1, defect="spot", steps=2, quality_filter=False, progress=False, generator=0)
 
 
-@pytest.mark.parametrize("command", ["fit", "generate", "export", "evaluate"])
-def test_commands_take_device_and_dtype(command: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "default"), [("fit", "auto"), ("generate", None), ("export", None), ("evaluate", None)]
+)
+def test_commands_take_device_and_dtype(command: str, default: str | None) -> None:
     sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
     actions = {a.dest: a for a in sub._actions}
     assert actions["device"].default == "auto"
-    assert (actions["dtype"].default, actions["dtype"].choices) == (None, ["fp32", "bf16", "fp16"])
+    assert (actions["dtype"].default, actions["dtype"].choices) == (default, ["auto", "fp32", "bf16", "fp16"])
+
+
+@pytest.mark.parametrize(("native", "expected"), [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_dtype_is_bf16_only_where_the_hardware_has_it(
+    monkeypatch: pytest.MonkeyPatch, native: bool, expected: torch.dtype
+) -> None:
+    monkeypatch.setattr(devices, "native_bf16", lambda device: native)
+    assert resolve_dtype("auto", "cpu") == expected
+
+
+@pytest.mark.parametrize(
+    "probes", [{}, {"_is_amx_tile_supported": False, "_is_avx512_bf16_supported": False}]
+)
+def test_a_cpu_without_bf16_probes_or_features_is_not_native(
+    monkeypatch: pytest.MonkeyPatch, probes: dict
+) -> None:
+    for name in devices._CPU_BF16_PROBES:
+        if name in probes:
+            monkeypatch.setattr(torch.cpu, name, lambda value=probes[name]: value)
+        else:
+            monkeypatch.delattr(torch.cpu, name, raising=False)
+    assert not devices.native_bf16("cpu")
+
+
+def test_auto_precision_leaves_a_precision_the_options_set(tiny_pills: Path) -> None:
+    synth = DefectSynthesizer(**TINY)
+    options = TrainOptions(mixed_precision="bf16")
+    assert fit_precision("auto", options, synth.backbone) is options
+
+
+def test_fit_command_defaults_to_auto_and_says_the_precision(
+    monkeypatch: pytest.MonkeyPatch, tiny_pills: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(devices, "native_bf16", lambda device: True)
+    assert main(["fit", "--data", str(tiny_pills), "--out", str(tmp_path / "m"), *FIT]) == 0
+    assert "1 steps in bf16" in capsys.readouterr().out
 
 
 def test_export_paints_in_the_dtype_asked(tiny_pills: Path, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import argparse
 from collections import Counter
 
 from augment.data.index import DatasetIndex, Layout, index_folder
-from augment.devices import DEVICE_CHOICES, DTYPES
+from augment.devices import DEVICE_CHOICES, DTYPE_CHOICES
 
 __all__ = [
     "DEVICE_FLAGS",
@@ -58,14 +58,15 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_device(parser: argparse.ArgumentParser, dtype_help: str) -> None:
-    """``--device`` (default auto: the GPU when there is one) and ``--dtype`` (see augment.devices)."""
+def add_device(parser: argparse.ArgumentParser, dtype_help: str, dtype_default: str | None = None) -> None:
+    """``--device`` (default auto: the GPU when there is one) and ``--dtype`` (see augment.devices;
+    ``dtype_default`` None: the command's models keep their own)."""
     parser.add_argument(
         "--device",
         default="auto",
         help=f"{DEVICE_CHOICES} (default: auto, the GPU when torch sees one, else the CPU)",
     )
-    parser.add_argument("--dtype", choices=list(DTYPES), default=None, help=dtype_help)
+    parser.add_argument("--dtype", choices=list(DTYPE_CHOICES), default=dtype_default, help=dtype_help)
 
 
 def report_invalid(index: DatasetIndex, name: str = "") -> None:

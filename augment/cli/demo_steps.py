@@ -27,6 +27,7 @@ from augment.data.demo_data import make_demo_dataset
 from augment.data.index import DatasetIndex, index_folder, load_sample_arrays
 from augment.data.sheets import Tile, save_contact_sheet
 from augment.data.split import FewShotSplit, make_split
+from augment.devices import dtype_name, resolve_dtype
 from augment.files import CHECKPOINTS, CONTACT_SHEET, MANIFEST, SPLIT
 from augment.synth.synthesizer import DefectSynthesizer
 from downstream.protocol import BenchmarkConfig, run_benchmark
@@ -129,6 +130,7 @@ def step_fit(state: DemoState) -> None:
         seed=state.seed,
         checkpoint_dir=state.out / "model" / CHECKPOINTS,
         checkpoint_every=150,
+        dtype="auto",
     )
     seconds = time.perf_counter() - t0
     synth.save_pretrained(state.out / "model")
@@ -136,6 +138,7 @@ def step_fit(state: DemoState) -> None:
         "model": str(state.out / "model"),
         "defects": synth.defects,
         "steps": budget["steps"],
+        "precision": dtype_name(resolve_dtype("auto", synth.backbone.device)),
         "seconds": round(seconds, 1),
         "seconds_per_defect_type": round(seconds / max(1, len(synth.defects)), 1),
         "final_loss": round(float(np.mean(losses[-20:])), 4),

@@ -22,7 +22,7 @@ from augment.cli.common import (
 )
 from augment.data.outputs import check_location, refuse_foreign
 from augment.data.split import FewShotSplit, load_split, make_split
-from augment.devices import resolve_device, resolve_dtype
+from augment.devices import dtype_name, resolve_device, resolve_dtype
 from augment.files import CHECKPOINTS, VALIDATION
 from augment.models.backbone import Backbone
 from augment.models.lora import LoraSettings
@@ -113,8 +113,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_threads(parser)
     add_device(
         parser,
-        "precision: a --backbone's weights are loaded in it and the forward passes run in it (bf16 "
-        "works on CPU, fp16 needs a GPU); what trains stays float32 (default: fp32, or --mixed-precision)",
+        "precision: a --backbone's weights are loaded in it and the forward passes run in it (fp16 "
+        "needs a GPU); what trains stays float32 (default: auto, bf16 where the GPU or CPU computes it "
+        "natively (AMX / AVX512-BF16), else fp32; --mixed-precision, when given, sets it instead)",
+        dtype_default="auto",
     )
     _add_option_arguments(parser)
     _add_lora_arguments(parser)
@@ -223,13 +225,16 @@ def run(args: argparse.Namespace) -> int:
     check_location(args.out, what)
     split = _split(args)
     device = resolve_device(args.device)
+    dtype = (
+        None if args.dtype == "auto" and args.mixed_precision != "no" else args.dtype
+    )  # the flag given wins
     backbone = None
     if args.backbone:
-        backbone = load_backbone(args.backbone, dtype=resolve_dtype(args.dtype, device), device=device)
+        backbone = load_backbone(args.backbone, dtype=resolve_dtype(dtype, device), device=device)
     synth = DefectSynthesizer(backbone=backbone, resolution=args.resolution, seed=args.seed).to(device)
     refiner = None
     if args.refiner:
-        refiner = load_refiner(args.refiner, dtype=resolve_dtype(args.dtype, device), device=device)
+        refiner = load_refiner(args.refiner, dtype=resolve_dtype(dtype, device), device=device)
     check_location(args.out, what, need_bytes=checkpoint_bytes(synth.backbone))
     t0 = time.perf_counter()
     losses = synth.fit(
@@ -253,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
         validation_dir=Path(args.out) / VALIDATION,
         lora=lora,
         prior_steps=args.prior_steps,
-        dtype=args.dtype,
+        dtype=dtype,
         class_embeddings=args.class_embeddings,
         refiner=refiner,
     )
@@ -262,8 +267,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     synth.save_pretrained(args.out)
     tail = losses[-20:]
+    precision = args.mixed_precision if dtype is None else dtype_name(resolve_dtype(dtype, device))
     print(
-        f"fitted {synth.product}: {', '.join(synth.defects)} in {seconds:.1f} s "
-        f"({args.steps} steps, final loss {sum(tail) / max(1, len(tail)):.4f}); saved to {args.out}"
+        f"fitted {synth.product}: {', '.join(synth.defects)} in {seconds:.1f} s ({args.steps} steps in "
+        f"{'fp32' if precision == 'no' else precision}, final loss {sum(tail) / max(1, len(tail)):.4f}); "
+        f"saved to {args.out}"
     )
     return 0

@@ -34,7 +34,10 @@ PRECISION_OF = {torch.float32: "no", torch.bfloat16: "bf16", torch.float16: "fp1
 
 
 def fit_precision(dtype: str | torch.dtype | None, options: TrainOptions, backbone: Backbone) -> TrainOptions:
-    """``options`` with the autocast ``dtype`` asks for (None: the options', else the UNet's dtype)."""
+    """``options`` with the autocast ``dtype`` asks for (None: the options', else the UNet's dtype;
+    "auto": bf16 where the device computes it natively, unless the options already set a precision)."""
+    if isinstance(dtype, str) and dtype.strip().lower() == "auto" and options.mixed_precision != "no":
+        return options
     if dtype is None:
         if options.mixed_precision != "no":
             return options
