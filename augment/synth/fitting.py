@@ -82,7 +82,8 @@ class Fitting:
         ``resume=True`` must continue the same run (``augment.synth.resume``).
         ``prior_steps``: the first steps (at most a quarter) see defect-free windows only.
         ``device``: where to train (default: where the models are); ``dtype``: the forward passes'
-        precision (``augment.synth.precision``; default: the backbone's own).
+        precision (``augment.synth.precision``; default: the backbone's own; "auto": bf16 where the
+        device computes it natively, as ``defect-synth fit`` does by default).
         ``class_embeddings``: also condition the UNet on a learned class embedding per defect type,
         trained with the rest (``augment.models.classes``; kept once a synthesizer has them).
         ``refiner``: an SDXL refiner (hub id, folder or Backbone) fitted after the base in the same
