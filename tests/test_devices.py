@@ -15,7 +15,7 @@ from augment.cli import build_parser, main
 from augment.devices import resolve_device, resolve_dtype
 from augment.loaders.export import export_dataset
 from augment.synth.options import TrainOptions
-from augment.synth.precision import fit_precision
+from augment.synth.precision import fit_precision, settled_dtype
 from augment.synth.synthesizer import DefectSynthesizer
 
 TINY = {"resolution": 16, "channels": (8, 16, 16)}
@@ -174,6 +174,22 @@ def test_auto_precision_leaves_a_precision_the_options_set(tiny_pills: Path) -> 
     synth = DefectSynthesizer(**TINY)
     options = TrainOptions(mixed_precision="bf16")
     assert fit_precision("auto", options, synth.backbone) is options
+
+
+@pytest.mark.parametrize(
+    ("dtype", "mixed", "world", "expected"),
+    [
+        ("auto", "no", "1", "auto"),
+        ("auto", "bf16", "1", None),
+        ("auto", "no", "2", None),
+        ("bf16", "no", "2", "bf16"),
+    ],
+)
+def test_auto_yields_to_mixed_precision_and_to_a_launcher(
+    monkeypatch: pytest.MonkeyPatch, dtype: str, mixed: str, world: str, expected: str | None
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", world)
+    assert settled_dtype(dtype, mixed) == expected
 
 
 def test_fit_command_defaults_to_auto_and_says_the_precision(

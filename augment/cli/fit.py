@@ -30,6 +30,7 @@ from augment.models.pretrained import load_backbone, load_refiner
 from augment.processes import is_main_process
 from augment.synth.io import is_fit_output
 from augment.synth.options import PRECISIONS
+from augment.synth.precision import settled_dtype
 from augment.synth.synthesizer import DefectSynthesizer
 
 # library argument spellings in error messages -> this command's flags
@@ -225,9 +226,7 @@ def run(args: argparse.Namespace) -> int:
     check_location(args.out, what)
     split = _split(args)
     device = resolve_device(args.device)
-    dtype = (
-        None if args.dtype == "auto" and args.mixed_precision != "no" else args.dtype
-    )  # the flag given wins
+    dtype = settled_dtype(args.dtype, args.mixed_precision)  # auto yields to --mixed-precision, launchers
     backbone = None
     if args.backbone:
         backbone = load_backbone(args.backbone, dtype=resolve_dtype(dtype, device), device=device)

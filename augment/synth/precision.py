@@ -26,18 +26,27 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from augment.devices import resolve_dtype
 from augment.models.backbone import Backbone
+from augment.processes import under_launcher
 from augment.synth.options import TrainOptions
 
-__all__ = ["PRECISION_OF", "attention_kernel", "fit_precision", "float32_training"]
+__all__ = ["PRECISION_OF", "attention_kernel", "fit_precision", "float32_training", "settled_dtype"]
 
 PRECISION_OF = {torch.float32: "no", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
+def settled_dtype(dtype: str | torch.dtype | None, mixed_precision: str) -> str | torch.dtype | None:
+    """``dtype``, or None where it is "auto" and the precision is already set: by a ``mixed_precision``
+    other than "no", or by ``accelerate launch`` (its own ``--mixed_precision``, which every launched
+    process shares and a fit may not change)."""
+    auto = isinstance(dtype, str) and dtype.strip().lower() == "auto"
+    return None if auto and (mixed_precision != "no" or under_launcher()) else dtype
+
+
 def fit_precision(dtype: str | torch.dtype | None, options: TrainOptions, backbone: Backbone) -> TrainOptions:
     """``options`` with the autocast ``dtype`` asks for (None: the options', else the UNet's dtype;
-    "auto": bf16 where the device computes it natively, unless the options already set a precision)."""
-    if isinstance(dtype, str) and dtype.strip().lower() == "auto" and options.mixed_precision != "no":
-        return options
+    "auto": bf16 where the device computes it natively, unless something else sets it: see
+    ``settled_dtype``)."""
+    dtype = settled_dtype(dtype, options.mixed_precision)
     if dtype is None:
         if options.mixed_precision != "no":
             return options
