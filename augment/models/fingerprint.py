@@ -47,13 +47,19 @@ def model_fingerprint(modules: Iterable[torch.nn.Module | None], sample: int = 1
 class WeightsFingerprint:
     """``model_fingerprint`` of some modules, computed once and kept until one of their weights changes.
 
-    The key is each tensor's storage and version counter, which every in-place update (an optimizer
-    step, a loaded state dict) bumps, so a loader asking for every sample costs no checksum.
+    The key is each tensor's storage and version counter, which in-place updates (a loaded state
+    dict, a per-tensor optimizer step) bump, so a loader asking for every sample costs no checksum.
+    torch's fused AdamW and writes through ``.data`` (an EMA's ``copy_to``) change weights without
+    bumping it: whoever trains that way calls ``forget`` after (``fit`` does).
     """
 
     def __init__(self) -> None:
         self._key: tuple[Any, ...] | None = None
         self._value = ""
+
+    def forget(self) -> None:
+        """Drop the kept value: the next call computes the fingerprint afresh."""
+        self._key, self._value = None, ""
 
     def __call__(self, modules: Sequence[torch.nn.Module | None]) -> str:
         key = tuple(

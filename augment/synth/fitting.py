@@ -18,6 +18,7 @@ from augment.devices import resolve_device
 from augment.files import REFINER
 from augment.models.backbone import Backbone
 from augment.models.classes import add_class_embeddings
+from augment.models.fingerprint import WeightsFingerprint
 from augment.models.lora import LoraSettings
 from augment.models.tokens import add_placeholder_tokens, placeholder
 from augment.synth.batches import good_images_of, is_grayscale, load_train_data, shots_of
@@ -40,6 +41,7 @@ class Fitting:
     config: SynthConfig
     fitted: FittedState
     shots: dict[str, list[tuple[np.ndarray, np.ndarray]]]
+    _fingerprint: WeightsFingerprint
 
     def fit(
         self,
@@ -124,6 +126,7 @@ class Fitting:
             folder = None if checkpoint_dir is None else Path(checkpoint_dir) / REFINER
             fit_refiner(stage, train_data, cfg, [*products, *chosen], run, folder, resume, progress, lora)
             self.fitted_refiner = stage
+        self._fingerprint.forget()  # fused optimizer steps change weights without bumping their versions
         for image, mask, defect in train_data.shots:
             self.shots.setdefault(defect, []).append((image, mask))
         known = tuple(sorted(set(self.fitted.defects) | set(chosen)))
