@@ -27,8 +27,8 @@ from augment.data.demo_data import make_demo_dataset
 from augment.data.index import DatasetIndex, index_folder, load_sample_arrays
 from augment.data.sheets import Tile, save_contact_sheet
 from augment.data.split import FewShotSplit, make_split
-from augment.devices import dtype_name, resolve_dtype
 from augment.files import CHECKPOINTS, CONTACT_SHEET, MANIFEST, SPLIT
+from augment.synth.precision import precision_name
 from augment.synth.synthesizer import DefectSynthesizer
 from downstream.protocol import BenchmarkConfig, run_benchmark
 from downstream.report import summarise
@@ -138,7 +138,7 @@ def step_fit(state: DemoState) -> None:
         "model": str(state.out / "model"),
         "defects": synth.defects,
         "steps": budget["steps"],
-        "precision": dtype_name(resolve_dtype("auto", synth.backbone.device)),
+        "precision": precision_name("auto", "no", synth.backbone.device),
         "seconds": round(seconds, 1),
         "seconds_per_defect_type": round(seconds / max(1, len(synth.defects)), 1),
         "final_loss": round(float(np.mean(losses[-20:])), 4),

@@ -22,7 +22,7 @@ from augment.cli.common import (
 )
 from augment.data.outputs import check_location, refuse_foreign
 from augment.data.split import FewShotSplit, load_split, make_split
-from augment.devices import dtype_name, resolve_device, resolve_dtype
+from augment.devices import resolve_device, resolve_dtype
 from augment.files import CHECKPOINTS, VALIDATION
 from augment.models.backbone import Backbone
 from augment.models.lora import LoraSettings
@@ -30,7 +30,7 @@ from augment.models.pretrained import load_backbone, load_refiner
 from augment.processes import is_main_process
 from augment.synth.io import is_fit_output
 from augment.synth.options import PRECISIONS
-from augment.synth.precision import settled_dtype
+from augment.synth.precision import precision_name, settled_dtype
 from augment.synth.synthesizer import DefectSynthesizer
 
 # library argument spellings in error messages -> this command's flags
@@ -266,10 +266,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     synth.save_pretrained(args.out)
     tail = losses[-20:]
-    precision = args.mixed_precision if dtype is None else dtype_name(resolve_dtype(dtype, device))
     print(
         f"fitted {synth.product}: {', '.join(synth.defects)} in {seconds:.1f} s ({args.steps} steps in "
-        f"{'fp32' if precision == 'no' else precision}, final loss {sum(tail) / max(1, len(tail)):.4f}); "
-        f"saved to {args.out}"
+        f"{precision_name(dtype, args.mixed_precision, device)}, final loss "
+        f"{sum(tail) / max(1, len(tail)):.4f}); saved to {args.out}"
     )
     return 0

@@ -24,12 +24,19 @@ from dataclasses import replace
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from augment.devices import resolve_dtype
+from augment.devices import dtype_name, resolve_dtype
 from augment.models.backbone import Backbone
 from augment.processes import under_launcher
 from augment.synth.options import TrainOptions
 
-__all__ = ["PRECISION_OF", "attention_kernel", "fit_precision", "float32_training", "settled_dtype"]
+__all__ = [
+    "PRECISION_OF",
+    "attention_kernel",
+    "fit_precision",
+    "float32_training",
+    "precision_name",
+    "settled_dtype",
+]
 
 PRECISION_OF = {torch.float32: "no", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
@@ -40,6 +47,15 @@ def settled_dtype(dtype: str | torch.dtype | None, mixed_precision: str) -> str 
     process shares and a fit may not change)."""
     auto = isinstance(dtype, str) and dtype.strip().lower() == "auto"
     return None if auto and (mixed_precision != "no" or under_launcher()) else dtype
+
+
+def precision_name(dtype: str | torch.dtype | None, mixed_precision: str, device: torch.device) -> str:
+    """What a fit asked for with ``dtype`` and ``mixed_precision`` runs its forward passes in on
+    ``device`` (fp32 / bf16 / fp16, as the flags spell it), for the people reading its output."""
+    settled = settled_dtype(dtype, mixed_precision)
+    if settled is not None:
+        return dtype_name(resolve_dtype(settled, device))
+    return "fp32" if mixed_precision == "no" else mixed_precision
 
 
 def fit_precision(dtype: str | torch.dtype | None, options: TrainOptions, backbone: Backbone) -> TrainOptions:
