@@ -10,9 +10,9 @@ are float32 during the fit too. Afterwards every model is back in its own dtype,
 synthesizer equals one reloaded from its saved files.
 
 On a CPU under bf16 autocast, attention runs on torch's math kernel (``attention_kernel``): the CPU
-flash-attention kernel's bf16 backward is about 8 times slower than its float32 one (9.2 against
-1.2 ms per call on the embedded UNet), so bf16 fits were only 1.2 times faster than float32 where
-the math kernel makes them 1.5 times faster (``benchmarks/synth_fit_bench.py``).
+flash-attention kernel's bf16 backward takes 9.3 ms a call on the embedded UNet, 30 % of a bf16
+step, which left bf16 steps only 1.21 times faster than float32, against 1.54 times with the math
+kernel (``benchmarks/fit_step_bench.py``).
 """
 
 from __future__ import annotations
