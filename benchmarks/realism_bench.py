@@ -20,6 +20,7 @@ defects (``eval.shape``). Prints one row per set and writes a contact sheet of n
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import time
@@ -56,6 +57,11 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--sample-steps", type=int, default=12, help="denoising steps per pair (generate's steps)")
     p.add_argument("--strength", type=float, default=None, help="default: each mode's own")
+    p.add_argument(
+        "--guidance",
+        default="1",
+        help="classifier-free guidance scales to paint with, each its own row (1: none, the default)",
+    )
     p.add_argument("--side", type=int, default=128, help="crop side in image pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -126,7 +132,10 @@ def main() -> None:
         )
     ]
     synth = DefectSynthesizer.from_pretrained(args.model, dtype=args.dtype)
-    for mode in (m.strip() for m in args.modes.split(",") if m.strip()):
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    scales = [float(g) for g in args.guidance.split(",") if g.strip()]
+    for mode, guidance in itertools.product(modes, scales):
+        name = mode if guidance == 1.0 else f"{mode} guidance {guidance:g}"
         t0 = time.perf_counter()
         pairs = synth.generate(
             args.n,
@@ -136,14 +145,15 @@ def main() -> None:
             generator=args.seed,
             steps=args.sample_steps,
             strength=args.strength,
+            guidance=guidance,
             progress=False,
         )
         seconds = time.perf_counter() - t0
         row = measure(
-            mode, [p.image for p in pairs], [p.mask for p in pairs], real_features, args.side, extractor
+            name, [p.image for p in pairs], [p.mask for p in pairs], real_features, args.side, extractor
         )
         rows.append(row | {"pairs_per_s": len(pairs) / seconds, "report": synth.last_report})
-        sheet(out / f"sheet_{mode}.png", shots, pairs, args.side)
+        sheet(out / f"sheet_{name.replace(' ', '_')}.png", shots, pairs, args.side)
     paste = CopyPasteSource.from_shots([(i, m, args.defect) for i, m in shots])
     for seed in (int(s) for s in args.paste_seeds.split(",") if s.strip()):
         pairs = paste.draw({args.defect: args.n}, goods, seed)
