@@ -23,6 +23,7 @@ __all__ = [
     "DTYPES",
     "DTYPE_CHOICES",
     "dtype_name",
+    "is_auto_dtype",
     "native_bf16",
     "resolve_device",
     "resolve_dtype",
@@ -82,12 +83,17 @@ def native_bf16(device: torch.device | str) -> bool:
     return False
 
 
+def is_auto_dtype(name: str | torch.dtype | None) -> bool:
+    """Whether ``name`` asks for "auto" (any case, spaces around): the hardware picks the precision."""
+    return isinstance(name, str) and name.strip().lower() == "auto"
+
+
 def resolve_dtype(name: str | torch.dtype | None, device: torch.device | str = "cpu") -> torch.dtype:
     """The torch dtype for ``name`` (fp32 / bf16 / fp16, auto, or a torch dtype; None: fp32) on
     ``device``; auto: bf16 where ``native_bf16(device)``, else fp32."""
     if name is None:
         return torch.float32
-    if isinstance(name, str) and name.strip().lower() == "auto":
+    if is_auto_dtype(name):
         return torch.bfloat16 if native_bf16(device) else torch.float32
     dtype = name if isinstance(name, torch.dtype) else DTYPES.get(str(name).strip().lower())
     if dtype is None or dtype not in DTYPES.values():

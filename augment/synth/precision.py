@@ -24,7 +24,7 @@ from dataclasses import replace
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from augment.devices import dtype_name, resolve_dtype
+from augment.devices import dtype_name, is_auto_dtype, resolve_dtype
 from augment.models.backbone import Backbone
 from augment.processes import under_launcher
 from augment.synth.options import TrainOptions
@@ -45,8 +45,7 @@ def settled_dtype(dtype: str | torch.dtype | None, mixed_precision: str) -> str 
     """``dtype``, or None where it is "auto" and the precision is already set: by a ``mixed_precision``
     other than "no", or by ``accelerate launch`` (its own ``--mixed_precision``, which every launched
     process shares and a fit may not change)."""
-    auto = isinstance(dtype, str) and dtype.strip().lower() == "auto"
-    return None if auto and (mixed_precision != "no" or under_launcher()) else dtype
+    return None if is_auto_dtype(dtype) and (mixed_precision != "no" or under_launcher()) else dtype
 
 
 def precision_name(dtype: str | torch.dtype | None, mixed_precision: str, device: torch.device) -> str:
