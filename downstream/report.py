@@ -36,6 +36,8 @@ NAMES = {
 __all__ = [
     "METRICS",
     "bar_chart",
+    "checkpoint_notes",
+    "chosen_steps",
     "curves_chart",
     "markdown",
     "prediction_tiles",
@@ -171,6 +173,40 @@ def _pooled_table(pooled: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def chosen_steps(runs: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
+    """Each arm's validation-chosen checkpoint step, one per run in seed order."""
+    out: dict[str, list[int]] = {}
+    for run in sorted(runs, key=lambda r: r["seed"]):
+        out.setdefault(run["arm"], []).append(int(run["best_step"]))
+    return out
+
+
+def checkpoint_notes(runs: Sequence[dict[str, Any]], steps: int) -> list[str]:
+    """The chosen checkpoints per arm, and a warning where most runs of an arm chose the last one."""
+    lines = [
+        "Chosen checkpoints (best validation pixel AP) per arm, in seed order; an arm whose runs mostly "
+        f"chose the last step ({steps}) may still have been learning when the budget ran out (the "
+        "one-cycle schedule also ends there at its lowest learning rate): a longer `--steps` shows "
+        "whether it gains.",
+        "",
+        "| arm | chosen steps | at the last step |",
+        "|---|---|---|",
+    ]
+    late = []
+    for arm, chosen in chosen_steps(runs).items():
+        n_last = sum(s >= steps for s in chosen)
+        lines.append(f"| {arm} | {', '.join(map(str, chosen))} | {n_last} of {len(chosen)} |")
+        if 2 * n_last > len(chosen):
+            late.append(arm)
+    if BASELINE in late:
+        lines += [
+            "",
+            f"**`{BASELINE}` chose the last step in most runs: it had not plateaued, so the budget is "
+            "short for this protocol** (it wants one where real-only has stopped improving).",
+        ]
+    return [*lines, ""]
+
+
 def _header(sweep: dict[str, Any]) -> list[str]:
     first = sweep["settings"][0]["result"]
     cfg, split, mach = first["config"], first["split"], first.get("machine", {})
@@ -247,6 +283,11 @@ def markdown(result: dict[str, Any], summary: dict[str, Any] | None = None) -> s
         "![validation pixel AP against step, every arm](curves.png)",
         "",
     ]
+    for entry in sweep["settings"]:
+        res = entry["result"]
+        if len(sweep["settings"]) > 1:
+            lines += [f"### {entry['label'] or res['split']['protocol']}", ""]
+        lines += checkpoint_notes(res["runs"], int(res["config"]["steps"]))
     if len(sweep["settings"]) > 1:
         lines += ["## Gain over real against the number of shots", "", "![gain over real](shots.png)", ""]
         if any(

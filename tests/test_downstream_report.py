@@ -14,7 +14,7 @@ from augment.data.pairs import write_pair
 from augment.data.split import make_split
 from downstream.arms import copy_paste_pairs
 from downstream.protocol import BenchmarkConfig, run_benchmark, to_items
-from downstream.report import METRICS, summarise, write_report
+from downstream.report import METRICS, checkpoint_notes, chosen_steps, summarise, write_report
 from tests.tiny_detector import TINY_DETECTOR
 
 TINY = TINY_DETECTOR | {"previews": 2}
@@ -164,3 +164,25 @@ def test_demo_step_uses_the_bank_of_an_earlier_step(
     demo_steps.step_benchmark(state)
     assert state.summary["benchmark"]["arms"] == ["real", "synthetic", "copy-paste"]
     assert Path(state.summary["benchmark"]["report"]).is_file()
+
+
+def _chosen(real_steps: tuple[int, ...]) -> list[dict]:
+    return [
+        {"arm": "real", "seed": s, "best_step": step} for s, step in reversed(list(enumerate(real_steps)))
+    ]
+
+
+def test_chosen_steps_are_in_seed_order() -> None:
+    assert chosen_steps(_chosen((500, 700, 600))) == {"real": [500, 700, 600]}
+
+
+@pytest.mark.parametrize(("real_steps", "warned"), [((700, 700, 500), True), ((700, 600, 500), False)])
+def test_real_still_learning_at_the_budget_is_flagged(real_steps: tuple[int, ...], warned: bool) -> None:
+    text = "\n".join(checkpoint_notes(_chosen(real_steps), steps=700))
+    assert ("budget is short" in text) is warned
+    assert f"| real | {', '.join(map(str, real_steps))} |" in text
+
+
+def test_report_lists_the_chosen_checkpoints(report) -> None:
+    _, paths = report
+    assert "| arm | chosen steps | at the last step |" in paths["markdown"].read_text()
