@@ -204,6 +204,13 @@ def checkpoint_notes(runs: Sequence[dict[str, Any]], steps: int) -> list[str]:
             f"**`{BASELINE}` chose the last step in most runs: it had not plateaued, so the budget is "
             "short for this protocol** (it wants one where real-only has stopped improving).",
         ]
+    elif late:
+        names = ", ".join(f"`{arm}`" for arm in late)
+        lines += [
+            "",
+            f"**Most runs of {names} chose the last step**: rerun with a longer `--steps` before reading a "
+            "difference to `real` (on the demo pills, 400 steps understated every arm, `real` included).",
+        ]
     return [*lines, ""]
 
 

@@ -166,10 +166,8 @@ def test_demo_step_uses_the_bank_of_an_earlier_step(
     assert Path(state.summary["benchmark"]["report"]).is_file()
 
 
-def _chosen(real_steps: tuple[int, ...]) -> list[dict]:
-    return [
-        {"arm": "real", "seed": s, "best_step": step} for s, step in reversed(list(enumerate(real_steps)))
-    ]
+def _chosen(real_steps: tuple[int, ...], arm: str = "real") -> list[dict]:
+    return [{"arm": arm, "seed": s, "best_step": step} for s, step in reversed(list(enumerate(real_steps)))]
 
 
 def test_chosen_steps_are_in_seed_order() -> None:
@@ -181,6 +179,14 @@ def test_real_still_learning_at_the_budget_is_flagged(real_steps: tuple[int, ...
     text = "\n".join(checkpoint_notes(_chosen(real_steps), steps=700))
     assert ("budget is short" in text) is warned
     assert f"| real | {', '.join(map(str, real_steps))} |" in text
+
+
+@pytest.mark.parametrize(("other_steps", "warned"), [((700, 700, 500), True), ((700, 600, 500), False)])
+def test_another_arm_still_learning_is_named(other_steps: tuple[int, ...], warned: bool) -> None:
+    runs = _chosen((500, 600, 500)) + _chosen(other_steps, arm="copy-paste")
+    text = "\n".join(checkpoint_notes(runs, steps=700))
+    assert ("Most runs of `copy-paste` chose the last step" in text) is warned
+    assert "budget is short" not in text
 
 
 def test_report_lists_the_chosen_checkpoints(report) -> None:
