@@ -209,7 +209,7 @@ def checkpoint_notes(runs: Sequence[dict[str, Any]], steps: int) -> list[str]:
         lines += [
             "",
             f"**Most runs of {names} chose the last step**: rerun with a longer `--steps` before reading a "
-            "difference to `real` (on the demo pills, 400 steps understated every arm, `real` included).",
+            "difference to `real` (a longer schedule can lift `real` too, even where it chose earlier steps).",
         ]
     return [*lines, ""]
 
