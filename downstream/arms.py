@@ -40,6 +40,7 @@ __all__ = [
     "ARMS",
     "ONLY",
     "PAIR_MAKERS",
+    "RIVALS",
     "PairInputs",
     "check_arms",
     "copy_paste_pairs",
@@ -62,6 +63,9 @@ ARMS = (
     "perlin-only",
 )
 ONLY = "-only"  # suffix of the arms trained without any real defect image
+# Each model-made arm and the arm that pastes the same real shots instead: the second bar the model
+# has to clear after real-only (a model that only redraws the shots adds nothing a paste does not).
+RIVALS = {"synthetic": "copy-paste", "synthetic-only": "copy-paste-only"}
 
 
 def check_arms(arms: Sequence[str], synthetic: str | Path | None) -> list[str]:

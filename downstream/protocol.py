@@ -10,7 +10,9 @@ validation pixels (``downstream.selection``). Only then is it scored on the spli
 (test defects plus defect-free test images, never validation images), predictions upsampled to each
 image's own size. Metrics are kept over all test images and per defect type (that type's test images
 plus all defect-free test images), and each arm's paired difference to ``real`` gets a bootstrap
-interval over seeds × test images (``downstream.stats``).
+interval over seeds × test images (``downstream.stats``); so does each model arm's difference to
+the arm pasting the same real shots (``downstream.arms.RIVALS``: ``synthetic`` against
+``copy-paste``), the second bar a model has to clear.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import platform
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from augment.data.index import Sample, load_sample_arrays
 from augment.data.resize import resize_image, resize_mask
 from augment.data.split import FewShotSplit
 from augment.loaders.sources import describe
-from downstream.arms import check_arms, pair_source
+from downstream.arms import RIVALS, check_arms, pair_source
 from downstream.cache import JobCache
 from downstream.config import BenchmarkConfig
 from downstream.data import Item, target_size
@@ -147,25 +149,41 @@ def arm_scores(kept: Sequence[JobResult], seeds: Sequence[int]) -> dict[str, lis
     return {arm: [runs[(arm, s)] for s in seeds] for arm in arms if all((arm, s) in runs for s in seeds)}
 
 
-def intervals(scores: dict[str, list[RunScores]], defects: Sequence[str], n_boot: int) -> dict[str, Any]:
-    """``out[scope][arm][metric]``: paired difference to ``real`` with its bootstrap interval; the
-    ``k``-th run of an arm is paired with the ``k``-th run of ``real`` (same seed, and draw of shots)."""
-    if BASELINE not in scores:
+def intervals(
+    scores: dict[str, list[RunScores]],
+    defects: Sequence[str],
+    n_boot: int,
+    baselines: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``out[scope][arm][metric]``: paired difference of each arm to its baseline with its bootstrap
+    interval; ``baselines`` maps an arm to the arm it is compared with (default: every arm to
+    ``real``), pairs with a missing arm are left out. The ``k``-th run of an arm is paired with the
+    ``k``-th run of its baseline (same seed, and draw of shots)."""
+    if baselines is None:
+        baselines = {arm: BASELINE for arm in scores if arm != BASELINE}
+    pairs = {arm: base for arm, base in baselines.items() if arm in scores and base in scores}
+    if not pairs:
         return {}
     out: dict[str, Any] = {}
     for scope, idx in scope_indices(defects).items():
-        base = [s.subset(idx) for s in scores[BASELINE]]
         out[scope] = {
             arm: {
                 m: iv.to_dict()
                 for m, iv in paired_bootstrap(
-                    [s.subset(idx) for s in runs], base, STAT_METRICS, n_boot
+                    [s.subset(idx) for s in scores[arm]],
+                    [s.subset(idx) for s in scores[base]],
+                    STAT_METRICS,
+                    n_boot,
                 ).items()
             }
-            for arm, runs in scores.items()
-            if arm != BASELINE
+            for arm, base in pairs.items()
         }
     return out
+
+
+def rivals(scores: dict[str, list[RunScores]]) -> dict[str, str]:
+    """The model arms run here and the copy-paste arm each is compared with (``RIVALS``)."""
+    return {arm: rival for arm, rival in RIVALS.items() if arm in scores and rival in scores}
 
 
 def run_benchmark(
@@ -233,6 +251,8 @@ def run_benchmark(
         "runs": runs,
         "discarded_runs": [r.record() for r in results if all(r is not k for k in kept)],
         "intervals": intervals(scores, test.defects, config.n_boot),
+        "rivals": rivals(scores),
+        "rival_intervals": intervals(scores, test.defects, config.n_boot, rivals(scores)),
         "scores": scores,  # per arm and seed, for intervals pooled over draws (not written to JSON)
         "test_defects": list(test.defects),
         "wall_s": time.perf_counter() - t_start,
@@ -287,8 +307,17 @@ def pooled_over_draws(entries: Sequence[dict[str, Any]], n_boot: int) -> list[di
         if len(results) < 2 or BASELINE not in arms or len(arms) < 2:
             continue
         scores = {a: [s for r in results for s in r["scores"][a]] for a in arms}
-        pooled = intervals(scores, results[0]["test_defects"], n_boot)
-        out.append({"setting": setting, "label": label(setting), "draws": len(results), "intervals": pooled})
+        defects = results[0]["test_defects"]
+        out.append(
+            {
+                "setting": setting,
+                "label": label(setting),
+                "draws": len(results),
+                "intervals": intervals(scores, defects, n_boot),
+                "rivals": rivals(scores),
+                "rival_intervals": intervals(scores, defects, n_boot, rivals(scores)),
+            }
+        )
     return out
 
 

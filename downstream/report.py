@@ -3,7 +3,8 @@
 Numbers are mean ± sample standard deviation over seeds, measured on the test part of the split
 only. The difference to the ``real`` arm is paired (same seed, same test images) and comes with
 the 95 % bootstrap interval over seeds × test images of ``downstream.stats``; the verdict says
-"better" or "worse" only when that interval excludes 0. Charts are drawn with PIL.
+"better" or "worse" only when that interval excludes 0. A model arm is also compared, the same way,
+with the arm pasting the same real shots (``synthetic`` with ``copy-paste``). Charts are drawn with PIL.
 """
 
 from __future__ import annotations
@@ -139,6 +140,26 @@ def _table(result: dict[str, Any], summary: dict[str, Any], scope: str) -> list[
     return lines
 
 
+def _rival_table(entry: dict[str, Any]) -> list[str]:
+    """Each model arm's paired difference to the arm pasting the same real shots (all test images)."""
+    ivs = entry.get("rival_intervals", {}).get("all", {})
+    if not ivs:
+        return []
+    head = ["arm", "against", *(f"Δ {NAMES[m]} [95 % CI]" for m in HEADLINE), VERDICT_HEAD]
+    lines = [
+        "Against pasted real defects: each model arm's paired difference to the arm that pastes the same "
+        "shots instead (same seed, same test images, interval and verdict as above). A model earns its "
+        "cost only where it beats this arm too.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|---" * len(head) + "|",
+    ]
+    for arm, metrics in ivs.items():
+        cells = [_interval_cell(metrics.get(m)) for m in HEADLINE]
+        lines.append("| " + " | ".join([arm, f"`{entry['rivals'][arm]}`", *cells, _verdicts(metrics)]) + " |")
+    return [*lines, ""]
+
+
 def _source_line(res: dict[str, Any]) -> str:
     """Which synthetic source the synthetic arms drew from, and whether its real defects were checked."""
     src = res["synthetic_source"]
@@ -170,7 +191,7 @@ def _pooled_table(pooled: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
     for arm, metrics in ivs.items():
         cells = [_interval_cell(metrics.get(m)) for m in HEADLINE]
         lines.append("| " + " | ".join([arm, *cells, _verdicts(metrics)]) + " |")
-    return [*lines, ""]
+    return [*lines, "", *_rival_table(pooled)]
 
 
 def chosen_steps(runs: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
@@ -274,7 +295,7 @@ def markdown(result: dict[str, Any], summary: dict[str, Any] | None = None) -> s
                 "this setting does not train on.",
                 "",
             ]
-        lines += [*_table(res, summ, "all"), ""]
+        lines += [*_table(res, summ, "all"), "", *_rival_table(res)]
         for scope in [s for s in summ if s != "all"]:
             lines += [
                 f"### {title}: {scope} (its test images + the defect-free ones)",

@@ -60,6 +60,14 @@ def test_markdown_has_a_row_per_arm(report) -> None:
         assert f"| {arm} |" in text
 
 
+def test_report_pairs_the_model_arm_with_copy_paste(report) -> None:
+    _, paths = report
+    data = json.loads(paths["json"].read_text())["settings"][0]["result"]
+    assert data["rivals"] == {"synthetic": "copy-paste"}
+    assert data["rival_intervals"]["all"]["synthetic"]["pixel_ap"]["verdict"]
+    assert "| synthetic | `copy-paste` |" in paths["markdown"].read_text()
+
+
 @pytest.mark.parametrize("name", ["bars", "predictions", "curves"])
 def test_pngs_are_images(report, name: str) -> None:
     _, paths = report

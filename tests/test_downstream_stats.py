@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from downstream.protocol import pooled_over_draws
+from downstream.protocol import intervals, pooled_over_draws, rivals
 from downstream.scoring import RunScores, run_metrics
 from downstream.stats import BETTER, NO_DIFFERENCE, WORSE, paired_bootstrap, verdict
 from downstream.stats import _image_auroc_weighted as weighted_auroc
@@ -102,3 +102,32 @@ def test_draws_are_pooled_run_by_run_with_real_of_the_same_draw(lift: float, exp
     assert (pooled["setting"], pooled["draws"]) == (1, 2)
     interval = pooled["intervals"]["all"]["synthetic"]["pixel_ap"]
     assert interval["verdict"] == expected
+
+
+@pytest.mark.parametrize(("copy_lift", "expected"), [(0.0, BETTER), (0.25, NO_DIFFERENCE), (0.5, WORSE)])
+def test_a_model_arm_is_also_paired_with_copy_paste(copy_lift: float, expected: str) -> None:
+    seeds = range(4)
+    scores = {
+        "real": [_run(s, 0.25) for s in seeds],
+        "synthetic": [_run(s, 0.25) for s in seeds],
+        "copy-paste": [_run(s, copy_lift) for s in seeds],
+    }
+    defects = ["crack", "good"] * 6
+    against_paste = intervals(scores, defects, 300, rivals(scores))
+    assert set(against_paste["all"]) == {"synthetic"}
+    assert against_paste["all"]["synthetic"]["pixel_ap"]["verdict"] == expected
+    assert intervals(scores, defects, 300)["all"]["synthetic"]["pixel_ap"]["verdict"] == NO_DIFFERENCE
+
+
+@pytest.mark.parametrize(
+    ("arms", "expected"),
+    [
+        (("real", "synthetic"), {}),
+        (("real", "synthetic", "copy-paste"), {"synthetic": "copy-paste"}),
+        (("synthetic-only", "copy-paste-only", "copy-paste"), {"synthetic-only": "copy-paste-only"}),
+    ],
+)
+def test_rivals_are_the_copy_paste_arms_run_beside_a_model_arm(arms: tuple[str, ...], expected: dict) -> None:
+    scores = {arm: [_run(0)] for arm in arms}
+    assert rivals(scores) == expected
+    assert (intervals(scores, ["crack", "good"] * 6, 50, rivals(scores)) == {}) == (not expected)
