@@ -186,6 +186,16 @@ def rivals(scores: dict[str, list[RunScores]]) -> dict[str, str]:
     return {arm: rival for arm, rival in RIVALS.items() if arm in scores and rival in scores}
 
 
+def comparisons(scores: dict[str, list[RunScores]], defects: Sequence[str], n_boot: int) -> dict[str, Any]:
+    """Every arm's intervals to ``real``, and each model arm's to its copy-paste rival."""
+    pairs = rivals(scores)
+    return {
+        "intervals": intervals(scores, defects, n_boot),
+        "rivals": pairs,
+        "rival_intervals": intervals(scores, defects, n_boot, pairs),
+    }
+
+
 def run_benchmark(
     split: FewShotSplit,
     config: BenchmarkConfig | None = None,
@@ -250,9 +260,7 @@ def run_benchmark(
         "versions": library_versions(),
         "runs": runs,
         "discarded_runs": [r.record() for r in results if all(r is not k for k in kept)],
-        "intervals": intervals(scores, test.defects, config.n_boot),
-        "rivals": rivals(scores),
-        "rival_intervals": intervals(scores, test.defects, config.n_boot, rivals(scores)),
+        **comparisons(scores, test.defects, config.n_boot),
         "scores": scores,  # per arm and seed, for intervals pooled over draws (not written to JSON)
         "test_defects": list(test.defects),
         "wall_s": time.perf_counter() - t_start,
@@ -307,15 +315,12 @@ def pooled_over_draws(entries: Sequence[dict[str, Any]], n_boot: int) -> list[di
         if len(results) < 2 or BASELINE not in arms or len(arms) < 2:
             continue
         scores = {a: [s for r in results for s in r["scores"][a]] for a in arms}
-        defects = results[0]["test_defects"]
         out.append(
             {
                 "setting": setting,
                 "label": label(setting),
                 "draws": len(results),
-                "intervals": intervals(scores, defects, n_boot),
-                "rivals": rivals(scores),
-                "rival_intervals": intervals(scores, defects, n_boot, rivals(scores)),
+                **comparisons(scores, results[0]["test_defects"], n_boot),
             }
         )
     return out

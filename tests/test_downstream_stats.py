@@ -131,3 +131,19 @@ def test_rivals_are_the_copy_paste_arms_run_beside_a_model_arm(arms: tuple[str, 
     scores = {arm: [_run(0)] for arm in arms}
     assert rivals(scores) == expected
     assert (intervals(scores, ["crack", "good"] * 6, 50, rivals(scores)) == {}) == (not expected)
+
+
+def test_pooled_draws_pair_the_model_arm_with_copy_paste_too() -> None:
+    def entry(draw: int) -> dict:
+        seeds = [10 * draw + s for s in range(3)]
+        scores = {
+            "real": [_run(s) for s in seeds],
+            "synthetic": [_run(s, 0.25) for s in seeds],
+            "copy-paste": [_run(s, 0.25) for s in seeds],
+        }
+        return {"setting": 1, "result": {"scores": scores, "test_defects": ["crack", "good"] * 6}}
+
+    [pooled] = pooled_over_draws([entry(0), entry(1)], 300)
+    assert pooled["rivals"] == {"synthetic": "copy-paste"}
+    assert pooled["intervals"]["all"]["synthetic"]["pixel_ap"]["verdict"] == BETTER
+    assert pooled["rival_intervals"]["all"]["synthetic"]["pixel_ap"]["verdict"] == NO_DIFFERENCE
