@@ -118,6 +118,12 @@ def _interval_cell(iv: dict[str, Any] | None) -> str:
     return f"{iv['diff']:+.3f} [{iv['low']:+.3f}, {iv['high']:+.3f}]"
 
 
+def _interval_row(labels: Sequence[str], metrics: dict[str, Any]) -> str:
+    """A table row: the labels, each headline metric's interval, and their verdicts."""
+    cells = [_interval_cell(metrics.get(m)) for m in HEADLINE]
+    return "| " + " | ".join([*labels, *cells, _verdicts(metrics)]) + " |"
+
+
 def _table(result: dict[str, Any], summary: dict[str, Any], scope: str) -> list[str]:
     """One row per arm: mean ± std of every metric, intervals and verdicts of the headline metrics."""
     ivs = result.get("intervals", {}).get(scope, {})
@@ -154,9 +160,7 @@ def _rival_table(entry: dict[str, Any]) -> list[str]:
         "| " + " | ".join(head) + " |",
         "|---" * len(head) + "|",
     ]
-    for arm, metrics in ivs.items():
-        cells = [_interval_cell(metrics.get(m)) for m in HEADLINE]
-        lines.append("| " + " | ".join([arm, f"`{entry['rivals'][arm]}`", *cells, _verdicts(metrics)]) + " |")
+    lines += [_interval_row([arm, f"`{entry['rivals'][arm]}`"], metrics) for arm, metrics in ivs.items()]
     return [*lines, ""]
 
 
@@ -188,9 +192,7 @@ def _pooled_table(pooled: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
         "| " + " | ".join(head) + " |",
         "|---" * len(head) + "|",
     ]
-    for arm, metrics in ivs.items():
-        cells = [_interval_cell(metrics.get(m)) for m in HEADLINE]
-        lines.append("| " + " | ".join([arm, *cells, _verdicts(metrics)]) + " |")
+    lines += [_interval_row([arm], metrics) for arm, metrics in ivs.items()]
     return [*lines, "", *_rival_table(pooled)]
 
 
