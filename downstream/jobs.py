@@ -111,6 +111,14 @@ class ArmData:
         pairs = PAIR_MAKERS["synthetic"](self._inputs(progress), self.counts(max(ratios)), seed)
         self.pool = {d: [p for p in pairs if p.record.get("defect") == d] for d in self.shots_per_defect}
 
+    def held(self) -> dict[str, int] | None:
+        """Pairs per type the synthetic arms draw from: a bank's, or a synthesizer's pool painted
+        once; None when the source makes new pairs for every seed (a dataset's copy-paste)."""
+        if self.pool is not None:
+            return {d: len(pairs) for d, pairs in self.pool.items()}
+        source = self.source()
+        return source.counts() if isinstance(source, BankSource) else None
+
     def extra(self, arm: str, seed: int, ratio: float) -> list[Item]:
         source = pair_source(arm)
         if source is None:

@@ -36,6 +36,7 @@ from augment.loaders.sources import describe
 from downstream.arms import RIVALS, check_arms, pair_source
 from downstream.cache import JobCache
 from downstream.config import BenchmarkConfig
+from downstream.coverage import coverage
 from downstream.data import Item, target_size
 from downstream.jobs import ArmData, Context, Job, JobResult, run_jobs, to_items
 from downstream.provenance import BankCheck, check_source
@@ -243,6 +244,7 @@ def run_benchmark(
         for r in kept
     ]
     first = {r.job.arm: r for r in kept if r.job.seed == config.seeds[0]}
+    held = data.held() if "synthetic" in map(pair_source, arms) else None
     return {
         "config": config.to_dict(),
         "arms": arms,
@@ -253,6 +255,9 @@ def run_benchmark(
         "synthetic_source": describe(source) if source else None,
         "synthetic_left_out": len(bank.left_out),
         "synthetic_shots_checked": bank.checked,
+        "synthetic_coverage": None
+        if held is None
+        else coverage(held, data.counts(max(ratios)), len(config.seeds)),
         "extra_per_defect": {a: data.counts(search[a]["chosen"] if a in search else 0) for a in search},
         "ratio_search": search,
         "ratios_trained": ratios,  # the config's ratios less those adding the same pairs (distinct_ratios)

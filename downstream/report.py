@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from augment.data.sheets import save_contact_sheet
+from downstream.coverage import coverage_note
 from downstream.plots import COLOURS, Series, colour_of, line_chart, side_by_side
 
 METRICS = ("pixel_auroc", "pixel_ap", "f1", "iou_defect", "miou", "image_auroc")
@@ -291,6 +292,9 @@ def markdown(result: dict[str, Any], summary: dict[str, Any] | None = None) -> s
         ]
         if res.get("synthetic_source"):
             lines += [_source_line(res), ""]
+        shared = coverage_note(res.get("synthetic_coverage") or {})
+        if shared:
+            lines += [shared, ""]
         if res.get("synthetic_left_out"):
             lines += [
                 f"{res['synthetic_left_out']} pairs of the synthetic bank left out: pasted from shots "

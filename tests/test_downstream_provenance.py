@@ -124,6 +124,14 @@ def test_a_bank_view_never_draws_its_left_out_pairs(paste_bank: Path) -> None:
     assert bank.without([]) is bank
 
 
+def test_a_bank_counts_only_the_pairs_it_can_draw(paste_bank: Path) -> None:
+    bank = BankSource(paste_bank)
+    records = read_manifest(paste_bank)
+    cracks = [r["name"] for r in records if r["defect"] == "crack"]
+    assert bank.counts() == {d: sum(r["defect"] == d for r in records) for d in bank.defects}
+    assert bank.without(cracks[1:]).counts()["crack"] == 1
+
+
 def test_a_bank_with_every_pair_of_a_type_left_out_says_why(paste_bank: Path) -> None:
     names = [r["name"] for r in read_manifest(paste_bank) if r["defect"] == "spot"]
     with pytest.raises(DataError, match="does not train on"):

@@ -14,7 +14,7 @@ from augment.data.pairs import write_pair
 from augment.data.split import make_split
 from downstream.arms import copy_paste_pairs
 from downstream.protocol import BenchmarkConfig, run_benchmark, to_items
-from downstream.report import METRICS, checkpoint_notes, chosen_steps, summarise, write_report
+from downstream.report import METRICS, checkpoint_notes, chosen_steps, markdown, summarise, write_report
 from tests.tiny_detector import TINY_DETECTOR
 
 TINY = TINY_DETECTOR | {"previews": 2}
@@ -66,6 +66,26 @@ def test_report_pairs_the_model_arm_with_copy_paste(report) -> None:
     assert data["rivals"] == {"synthetic": "copy-paste"}
     assert data["rival_intervals"]["all"]["synthetic"]["pixel_ap"]["verdict"]
     assert "| synthetic | `copy-paste` |" in paths["markdown"].read_text()
+
+
+def test_the_bank_held_for_each_seed_is_recorded(report) -> None:
+    result, _ = report
+    per_seed = result["extra_per_defect"]["synthetic"]
+    assert result["synthetic_coverage"] == {
+        d: {"in_bank": 4, "per_seed": n, "seeds": 2, "needed": 2 * n, "shared": 2 * n > 4}
+        for d, n in per_seed.items()
+    }
+
+
+@pytest.mark.parametrize("held", [1, 1000])
+def test_report_says_when_the_seeds_share_the_banks_pairs(report, held: int) -> None:
+    result, _ = report
+    cover = {
+        d: c | {"in_bank": held, "shared": held < c["needed"]}
+        for d, c in result["synthetic_coverage"].items()
+    }
+    text = markdown(result | {"synthetic_coverage": cover})
+    assert ("overlapping pairs" in text) == (held == 1)
 
 
 @pytest.mark.parametrize("name", ["bars", "predictions", "curves"])

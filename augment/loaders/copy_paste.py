@@ -271,6 +271,14 @@ class BankSource(CopyPasteSource):
             "mask_source": "bank",
         }
 
+    def _drawable(self, records: Sequence[Mapping[str, Any]], defect: str) -> list[Mapping[str, Any]]:
+        return [r for r in records if r.get("defect") == defect and r.get("name") not in self.skip]
+
+    def counts(self) -> dict[str, int]:
+        """How many stored pairs of each defect type `draw` can pick from (left-out pairs excluded)."""
+        records = read_manifest(self.root)
+        return {d: len(self._drawable(records, d)) for d in self.defects}
+
     def draw(
         self, per_defect: Mapping[str, int], images: Sequence[np.ndarray], seed: int, progress: bool = True
     ) -> list[SyntheticPair]:
@@ -279,7 +287,7 @@ class BankSource(CopyPasteSource):
         rng = np.random.default_rng(seed)
         out = []
         for defect, n in sorted(per_defect.items()):
-            rows = [r for r in records if r.get("defect") == defect and r.get("name") not in self.skip]
+            rows = self._drawable(records, defect)
             if not rows and any(r.get("defect") == defect for r in records):
                 raise DataError(
                     f"every {defect!r} pair of bank {self.root} was pasted from a shot that this split "
