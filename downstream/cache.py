@@ -31,12 +31,12 @@ from downstream.jobs import Job, JobResult
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2  # 2: the ratio settings left out of the key (RATIO_SETTINGS)
-# Settings that do not change a job's numbers (which jobs run, how they are spread, the report). Of
-# the seeds, only the first counts: a saved synthesizer paints its pool once, with that seed.
+CACHE_FORMAT = 3  # 2: the ratio settings left out of the key (RATIO_SETTINGS); 3: no first seed
+# Settings that do not change a job's numbers (which jobs run, how they are spread, the report); a
+# saved synthesizer paints each seed's pairs with that seed, which the job's key holds.
 NOT_IN_KEY = frozenset({"arms", "workers", "progress", "n_boot", "seeds"})
 # The ratio settings choose which jobs run; a job's own ratio (in its key) sets its extra pairs. Only a
-# saved synthesizer's pool depends on them (painted once for the largest ratio): its jobs key that.
+# saved synthesizer's pool depends on them (painted per seed for the largest ratio): its jobs key that.
 RATIO_SETTINGS = frozenset({"synthetic_ratio", "ratio_grid"})
 
 
@@ -76,7 +76,6 @@ def job_key(
 ) -> str:
     """A hex digest of everything that changes ``job``'s result."""
     settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_KEY | RATIO_SETTINGS}
-    settings["first_seed"] = config.seeds[0]
     uses = synthetic if pair_source(job.arm) == "synthetic" else None
     material = {
         "format": CACHE_FORMAT,

@@ -1,7 +1,8 @@
 """Whether the synthetic arm's seeds draw apart: one stored bank is one draw of its generator.
 
-A bank (or a synthesizer's pairs, painted once and reused by every seed) holds a fixed set of
-pairs. When the seeds together ask for more pairs of a type than the bank holds, they train on
+A stored bank holds a fixed set of pairs (a saved synthesizer, by contrast, paints each seed's
+pairs anew: ``downstream.jobs.ArmData``). When the seeds together ask for more pairs of a type than
+the bank holds, they train on
 overlapping pairs, and the benchmark's interval (over seeds × test images) covers the draw of
 pairs *from this bank* but not the draw of the bank from its generator: a second bank of the same
 model can land elsewhere (the README's demo runs: +0.052 and +0.021 test pixel AP over real-only

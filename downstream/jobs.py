@@ -66,9 +66,10 @@ def to_items(pairs: Sequence[SyntheticPair], size: tuple[int, int], source: str)
 class ArmData:
     """Builds each arm's extra pairs at model input size, in whichever process runs the job.
 
-    The synthetic source is opened per process (``open_source`` caches it); a saved synthesizer is
-    asked for its pairs once (``prepare``, in the main process) and those serve every seed and
-    ratio, as a bank would; every other source redraws with each seed.
+    The synthetic source is opened per process (``open_source`` caches it); a saved synthesizer
+    paints each seed's pairs once (``prepare``, in the main process, the most any ratio needs), so
+    every seed trains on pairs of its own and the interval over seeds covers the generator's draw,
+    not one bank's (``downstream.coverage``); every other source draws with each seed.
     """
 
     def __init__(
@@ -84,7 +85,7 @@ class ArmData:
         self.shots_per_defect: dict[str, int] = {}
         for s in shots:
             self.shots_per_defect[s.defect] = self.shots_per_defect.get(s.defect, 0) + 1
-        self.pool: dict[str, list[SyntheticPair]] | None = None
+        self.pool: dict[int, dict[str, list[SyntheticPair]]] | None = None  # seed -> type -> pairs
 
     def source(self) -> DefectSource | None:
         if self.synthetic is None:
@@ -103,19 +104,22 @@ class ArmData:
             progress,
         )
 
-    def prepare(self, arms: Sequence[str], ratios: Sequence[float], seed: int, progress: bool) -> None:
-        """Paint a synthesizer's pairs once (the most any ratio needs), when an arm uses one."""
+    def prepare(
+        self, arms: Sequence[str], ratios: Sequence[float], seeds: Sequence[int], progress: bool
+    ) -> None:
+        """Paint a synthesizer's pairs for each seed (the most any ratio needs), when an arm uses one."""
         source = self.source()
         if source is None or source.kind != "synthesizer" or "synthetic" not in map(pair_source, arms):
             return
-        pairs = PAIR_MAKERS["synthetic"](self._inputs(progress), self.counts(max(ratios)), seed)
-        self.pool = {d: [p for p in pairs if p.record.get("defect") == d] for d in self.shots_per_defect}
+        inputs, counts = self._inputs(progress), self.counts(max(ratios))
+        self.pool = {}
+        for seed in seeds:
+            pairs = PAIR_MAKERS["synthetic"](inputs, counts, seed)
+            self.pool[seed] = {d: [p for p in pairs if p.record.get("defect") == d] for d in counts}
 
     def held(self) -> dict[str, int] | None:
-        """Pairs per type the synthetic arms draw from: a bank's, or a synthesizer's pool painted
-        once; None when the source makes new pairs for every seed (a dataset's copy-paste)."""
-        if self.pool is not None:
-            return {d: len(pairs) for d, pairs in self.pool.items()}
+        """Pairs per type that every seed's synthetic arms draw from (a bank's); None when each
+        seed gets pairs of its own (a synthesizer painting per seed, a dataset's copy-paste)."""
         source = self.source()
         return source.counts() if isinstance(source, BankSource) else None
 
@@ -126,7 +130,7 @@ class ArmData:
         size = self.goods[0].image.shape[:2]
         counts = self.counts(ratio)
         if source == "synthetic" and self.pool is not None:
-            pairs = [p for d, n in sorted(counts.items()) for p in self.pool[d][:n]]
+            pairs = [p for d, n in sorted(counts.items()) for p in self.pool[seed][d][:n]]
         else:
             pairs = PAIR_MAKERS[source](self._inputs(), counts, seed)
         return to_items(pairs, size, arm)

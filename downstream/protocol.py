@@ -221,7 +221,7 @@ def run_benchmark(
     if synthetic is not None and "synthetic" in map(pair_source, arms):
         bank = check_source(synthetic, split)
     data = ArmData(shots, goods, synthetic, bank.left_out)
-    data.prepare(arms, config.ratios, config.seeds[0], config.progress)
+    data.prepare(arms, config.ratios, config.seeds, config.progress)
     ctx = Context(config, data, validation, test, crop)
     source = data.source()
     store = (

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+import downstream.jobs
+from augment.data.pairs import SyntheticPair
 from downstream.coverage import coverage, coverage_note
+from downstream.data import Item
+from downstream.jobs import ArmData
 
 
 @pytest.mark.parametrize(
@@ -43,3 +48,42 @@ def test_no_note_when_every_seed_draws_its_own() -> None:
 def test_zero_seeds_is_refused() -> None:
     with pytest.raises(ValueError, match="seeds must be >= 1"):
         coverage({"crack": 1}, {"crack": 1}, 0)
+
+
+class _Painter:
+    """A stand-in saved synthesizer: each pair's pixels carry the seed it was painted with."""
+
+    kind = "synthesizer"
+    origin, fingerprint = "painter", "f"
+    defects = ("crack",)
+
+    def draw(self, per_defect, images, seed, progress=True):
+        return [
+            SyntheticPair(
+                np.full((8, 8, 3), seed * 10 + k, np.uint8), np.ones((8, 8), np.uint8), {"defect": d}
+            )
+            for d, n in per_defect.items()
+            for k in range(n)
+        ]
+
+
+@pytest.fixture
+def painted(monkeypatch: pytest.MonkeyPatch) -> ArmData:
+    monkeypatch.setattr(downstream.jobs, "open_source", lambda path: _Painter())
+    shot = Item(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8), np.uint8), "crack", "real")
+    good = Item(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8), "good", "real")
+    data = ArmData([shot], [good], "painter")
+    data.prepare(["real", "synthetic"], [2.0], [0, 1], progress=False)
+    return data
+
+
+def test_a_synthesizer_paints_each_seed_its_own_pairs(painted: ArmData) -> None:
+    firsts = {
+        seed: [int(it.image[0, 0, 0]) for it in painted.extra("synthetic", seed, 2.0)] for seed in (0, 1)
+    }
+    assert firsts == {0: [0, 1], 1: [10, 11]}
+    assert painted.held() is None
+
+
+def test_a_smaller_ratio_takes_the_first_pairs_of_the_seeds_pool(painted: ArmData) -> None:
+    assert [int(it.image[0, 0, 0]) for it in painted.extra("synthetic", 1, 1.0)] == [10]
