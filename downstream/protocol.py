@@ -221,8 +221,6 @@ def run_benchmark(
     if synthetic is not None and "synthetic" in map(pair_source, arms):
         bank = check_source(synthetic, split)
     data = ArmData(shots, goods, synthetic, bank.left_out)
-    data.prepare(arms, config.ratios, config.seeds, config.progress)
-    ctx = Context(config, data, validation, test, crop)
     source = data.source()
     store = (
         None
@@ -235,7 +233,13 @@ def run_benchmark(
             "ratios %s add the same pairs as a smaller one here: not trained",
             sorted(set(config.ratios) - set(ratios)),
         )
-    results = run_jobs(ctx, plan_jobs(arms, config, ratios), store=store)
+    jobs = plan_jobs(arms, config, ratios)
+    to_paint = [
+        j.seed for j in jobs if pair_source(j.arm) == "synthetic" and (store is None or store.get(j) is None)
+    ]
+    data.prepare(arms, config.ratios, sorted(set(to_paint)), config.progress)  # a synthesizer's, not cached
+    ctx = Context(config, data, validation, test, crop)
+    results = run_jobs(ctx, jobs, store=store)
     kept, search = keep_chosen_ratio(results)
     scores = arm_scores(kept, config.seeds)
     scopes = scope_indices(test.defects)

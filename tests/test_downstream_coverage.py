@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import downstream.jobs
+import downstream.provenance
+from augment.data.index import index_folder
 from augment.data.pairs import SyntheticPair
+from augment.data.split import make_split
 from downstream.coverage import coverage, coverage_note
 from downstream.data import Item
 from downstream.jobs import ArmData
+from downstream.protocol import BenchmarkConfig, run_benchmark
+from tests.tiny_detector import TINY_DETECTOR
 
 
 @pytest.mark.parametrize(
@@ -57,7 +64,11 @@ class _Painter:
     origin, fingerprint = "painter", "f"
     defects = ("crack",)
 
+    def __init__(self) -> None:
+        self.painted: list[int] = []
+
     def draw(self, per_defect, images, seed, progress=True):
+        self.painted.append(seed)
         return [
             SyntheticPair(
                 np.full((8, 8, 3), seed * 10 + k, np.uint8), np.ones((8, 8), np.uint8), {"defect": d}
@@ -87,3 +98,20 @@ def test_a_synthesizer_paints_each_seed_its_own_pairs(painted: ArmData) -> None:
 
 def test_a_smaller_ratio_takes_the_first_pairs_of_the_seeds_pool(painted: ArmData) -> None:
     assert [int(it.image[0, 0, 0]) for it in painted.extra("synthetic", 1, 1.0)] == [10]
+
+
+def test_a_rerun_paints_only_the_seeds_whose_jobs_are_not_cached(
+    tiny_pills: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    painter = _Painter()
+    for module in (downstream.jobs, downstream.provenance):
+        monkeypatch.setattr(module, "open_source", lambda path: painter)
+    split = make_split(index_folder(tiny_pills))
+
+    def run(seeds: tuple[int, ...]) -> None:
+        config = BenchmarkConfig(arms=("synthetic",), seeds=seeds, steps=2, eval_every=2, **TINY_DETECTOR)
+        run_benchmark(split, config, synthetic="painter", cache=tmp_path)
+
+    run((0,))
+    run((0, 1))
+    assert painter.painted == [0, 1]
