@@ -234,8 +234,11 @@ def run_benchmark(
             sorted(set(config.ratios) - set(ratios)),
         )
     jobs = plan_jobs(arms, config, ratios)
+    paints = source is not None and source.kind == "synthesizer"  # a bank's pairs need no painting
     to_paint = [
-        j.seed for j in jobs if pair_source(j.arm) == "synthetic" and (store is None or store.get(j) is None)
+        j.seed
+        for j in jobs
+        if paints and pair_source(j.arm) == "synthetic" and (store is None or store.get(j) is None)
     ]
     data.prepare(arms, config.ratios, sorted(set(to_paint)), config.progress)  # a synthesizer's, not cached
     ctx = Context(config, data, validation, test, crop)
