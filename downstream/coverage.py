@@ -2,8 +2,7 @@
 
 A stored bank holds a fixed set of pairs (a saved synthesizer, by contrast, paints each seed's
 pairs anew: ``downstream.jobs.ArmData``). When the seeds together ask for more pairs of a type than
-the bank holds, they train on
-overlapping pairs, and the benchmark's interval (over seeds × test images) covers the draw of
+the bank holds, they train on overlapping pairs, and the benchmark's interval (over seeds × test images) covers the draw of
 pairs *from this bank* but not the draw of the bank from its generator: a second bank of the same
 model can land elsewhere (the README's demo runs: +0.052 and +0.021 test pixel AP over real-only
 for two banks of one model). Such a result says something about the bank, not the generator; the
