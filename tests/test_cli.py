@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from augment import cli
+from augment.cli.benchmark import config_from_args
 
 PRODUCT_COMMANDS = ("demo", "fit", "generate", "paste", "export", "benchmark", "evaluate")
 
@@ -65,3 +66,23 @@ def test_library_arguments_are_named_as_flags(
     argv = ["benchmark", "--data", str(tiny_pills), "--arms", "real,synthetic", "--out", str(tmp_path)]
     assert cli.main(argv) == 1
     assert "the 'synthetic' arm needs a source: pass --synthetic FOLDER" in capsys.readouterr().err
+
+
+def _benchmark_args(*extra: str) -> list[str]:
+    return ["benchmark", "--data", "d", "--out", "o", "--ratio", "auto", *extra]
+
+
+@pytest.mark.parametrize(
+    ("flag", "grid"), [((), (0.5, 1.0, 2.0, 4.0)), (("--ratio-grid", "2,6,8"), (2.0, 6.0, 8.0))]
+)
+def test_ratio_grid_reaches_the_benchmark_config(flag: tuple[str, ...], grid: tuple[float, ...]) -> None:
+    config = config_from_args(cli.build_parser().parse_args(_benchmark_args(*flag)))
+    assert config.ratios == grid
+
+
+@pytest.mark.parametrize("text", ["", "2,x", "2,0", "-1"])
+def test_bad_ratio_grid_is_a_usage_error(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(_benchmark_args(f"--ratio-grid={text}"))
+    assert exit_info.value.code == 2
+    assert "--ratio-grid must be comma-separated numbers > 0" in capsys.readouterr().err
