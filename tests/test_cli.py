@@ -86,3 +86,9 @@ def test_bad_ratio_grid_is_a_usage_error(text: str, capsys: pytest.CaptureFixtur
         cli.build_parser().parse_args(_benchmark_args(f"--ratio-grid={text}"))
     assert exit_info.value.code == 2
     assert "--ratio-grid must be comma-separated numbers > 0" in capsys.readouterr().err
+
+
+def test_ratio_grid_without_auto_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["benchmark", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--ratio-grid", "2,8"]
+    assert cli.main(argv) == 1
+    assert "--ratio-grid sets the ratios that --ratio auto tries, but --ratio is 2" in capsys.readouterr().err

@@ -108,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ratio-grid",
         type=_grid,
-        default=RATIO_GRID,
+        default=None,
         help=f"comma-separated ratios tried by --ratio auto (default {','.join(f'{r:g}' for r in RATIO_GRID)}); "
         "ratio 6 ranked above 2 on validation for both sources on the demo pills and KSDD (README)",
     )
@@ -149,6 +149,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
+    if args.ratio_grid is not None and args.ratio != "auto":
+        raise ValueError(
+            f"--ratio-grid sets the ratios that --ratio auto tries, but --ratio is {args.ratio:g}; "
+            "pass --ratio auto to choose among the grid on validation, or drop --ratio-grid."
+        )
     return BenchmarkConfig(
         arms=tuple(a.strip() for a in args.arms.split(",") if a.strip()),
         seeds=tuple(range(args.seeds)),
@@ -163,7 +168,7 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         encoder_depth=args.encoder_depth,
         decoder_channels=tuple(int(c) for c in args.decoder_channels.split(",")),
         synthetic_ratio=args.ratio,
-        ratio_grid=args.ratio_grid,
+        ratio_grid=args.ratio_grid or RATIO_GRID,
         real_defect_share=args.real_defect_share,
         device=args.device,
         dtype=args.dtype,
