@@ -10,6 +10,7 @@ from augment.data.demo_data import render_pill
 from augment.masks.bank import RealMaskBank
 from augment.masks.foreground import estimate_foreground
 from augment.masks.geometry import expanding_rotation, flip_affine
+from augment.masks.sampler import MaskSampler
 from augment.masks.shapes import PROCEDURAL_KINDS, procedural_mask
 
 
@@ -143,3 +144,21 @@ def test_flip_affine_equals_warping_then_flipping(lr: bool, ud: bool) -> None:
     expected = warped[:: -1 if ud else 1, :: -1 if lr else 1]
     got = cv2.warpAffine(patch, flip_affine(mat, size, lr, ud), size, flags=cv2.INTER_NEAREST)
     assert np.array_equal(got, expected)
+
+
+def test_sampler_rejects_an_unknown_source() -> None:
+    with pytest.raises(ValueError, match="mask_source must be"):
+        MaskSampler("procedural:star", None)
+
+
+def test_real_sampler_without_a_bank_says_how_to_build_one(pill) -> None:
+    _, fg = pill
+    with pytest.raises(ValueError, match="no bank of shot masks"):
+        MaskSampler("real", None)(fg, np.random.default_rng(0))
+
+
+def test_sampler_built_with_a_bank_draws_from_it(pill, bank) -> None:
+    _, fg = pill
+    sampler = MaskSampler("real", bank)
+    drawn = sampler(fg, np.random.default_rng(0))
+    assert np.array_equal(drawn, bank.sample(fg.shape, fg, np.random.default_rng(0)))

@@ -46,6 +46,9 @@ class MaskSampler:
     source: str
     bank: RealMaskBank | None
 
+    def __post_init__(self) -> None:
+        self.source = parse_mask_source(self.source)
+
     @classmethod
     def create(
         cls, mask_source: str, shot_masks: Sequence[np.ndarray], max_rotation: float, defect: str
@@ -57,6 +60,10 @@ class MaskSampler:
 
     def __call__(self, foreground: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.source == "real":
-            assert self.bank is not None, "a 'real' sampler is built with its bank (MaskSampler.create)"
+            if self.bank is None:
+                raise ValueError(
+                    "this 'real' MaskSampler has no bank of shot masks to draw from; build it with "
+                    "MaskSampler.create(...) or pass bank=real_mask_bank(shot_masks)."
+                )
             return self.bank.sample(foreground.shape, foreground, rng)
         return procedural_mask(self.source.split(":", 1)[1], foreground.shape, foreground, rng)
